@@ -1,0 +1,57 @@
+"""ASH-Nets for transformers. Importing this package registers its classes with the Auto classes."""
+
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForVisualQuestionAnswering,
+    AutoProcessor,
+)
+
+from .configuration_ashnets import AshNetsConfig
+from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
+from .modeling_ashnets import (
+    AshNetsForQuestionAnswering,
+    AshNetsModel,
+    AshNetsModelOutput,
+    AshNetsPreTrainedModel,
+    AshNetsQuestionAnsweringOutput,
+)
+from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
+from .processing_ashnets import AshNetsProcessor
+
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AshNetsConfig",
+    "AshNetsForQuestionAnswering",
+    "AshNetsImageProcessor",
+    "AshNetsImageProcessorTorchvision",
+    "AshNetsModel",
+    "AshNetsModelOutput",
+    "AshNetsPreTrainedModel",
+    "AshNetsProcessor",
+    "AshNetsQuestionAnsweringOutput",
+    "init_backbone_from_resnet",
+    "init_fusion_from_bert",
+]
+
+
+def _register_auto_classes():
+    AutoConfig.register(AshNetsConfig.model_type, AshNetsConfig, exist_ok=True)
+    AutoModel.register(AshNetsConfig, AshNetsModel, exist_ok=True)
+    AutoModelForVisualQuestionAnswering.register(AshNetsConfig, AshNetsForQuestionAnswering, exist_ok=True)
+    AutoImageProcessor.register(
+        AshNetsConfig,
+        image_processor_classes={"pil": AshNetsImageProcessor, "torchvision": AshNetsImageProcessorTorchvision},
+        exist_ok=True,
+    )
+    AutoProcessor.register(AshNetsConfig, AshNetsProcessor, exist_ok=True)
+    # Model and config classes copy their code into every folder that save_pretrained writes.
+    AshNetsConfig.register_for_auto_class()
+    AshNetsModel.register_for_auto_class("AutoModel")
+    AshNetsForQuestionAnswering.register_for_auto_class("AutoModelForVisualQuestionAnswering")
+
+
+_register_auto_classes()

@@ -1,0 +1,241 @@
+"""ASH-Nets configuration: one dataclass for the CNN, the SNN, the summary ratio and the fusion transformer."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig, ResNetConfig
+
+
+__all__ = ["AshNetsConfig", "ASHNETS_AUTO_MAP", "RESNET_BACKBONES"]
+
+# Depths and block types of the ResNet family (He et al. 2016), as transformers' ResNetConfig spells them.
+RESNET_BACKBONES = {
+    "resnet-18": {"depths": [2, 2, 2, 2], "layer_type": "basic", "hidden_sizes": [64, 128, 256, 512]},
+    "resnet-34": {"depths": [3, 4, 6, 3], "layer_type": "basic", "hidden_sizes": [64, 128, 256, 512]},
+    "resnet-50": {"depths": [3, 4, 6, 3], "layer_type": "bottleneck", "hidden_sizes": [256, 512, 1024, 2048]},
+    "resnet-101": {"depths": [3, 4, 23, 3], "layer_type": "bottleneck", "hidden_sizes": [256, 512, 1024, 2048]},
+    "resnet-152": {"depths": [3, 8, 36, 3], "layer_type": "bottleneck", "hidden_sizes": [256, 512, 1024, 2048]},
+}
+CUSTOM_BACKBONE = "resnet-custom"
+SNN_INPUT_MODES = ("repeat", "similar")
+SNN_SURROGATES = ("sigmoid", "atan")
+
+# Every Auto class a saved ASH-Nets folder serves through remote code (module.Class inside the folder).
+ASHNETS_AUTO_MAP = {
+    "AutoConfig": "configuration_ashnets.AshNetsConfig",
+    "AutoModel": "modeling_ashnets.AshNetsModel",
+    "AutoModelForVisualQuestionAnswering": "modeling_ashnets.AshNetsForQuestionAnswering",
+    "AutoImageProcessor": {
+        "pil": "image_processing_ashnets.AshNetsImageProcessor",
+        "torchvision": "image_processing_ashnets.AshNetsImageProcessorTorchvision",
+    },
+    "AutoProcessor": "processing_ashnets.AshNetsProcessor",
+}
+
+_PRESETS = {
+    # The paper's model: ResNet-152, T = 10, BERT-base fusion (PAPERS.md section 2).
+    "ashnets-base": {},
+    # CPU-sized: a 4-stage basic-block ResNet on 64x64 images, 2 fusion layers of width 128, T = 4.
+    "ashnets-tiny": {
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 512,
+        "max_position_embeddings": 128,
+        "image_size": 64,
+        "backbone": CUSTOM_BACKBONE,
+        "backbone_config": {
+            "embedding_size": 32,
+            "hidden_sizes": [32, 64, 128, 256],
+            "depths": [1, 1, 1, 1],
+            "layer_type": "basic",
+        },
+        "snn_time_steps": 4,
+        "snn_num_layers": 2,
+        "snn_hidden_size": 128,
+        "projection_dim": 128,
+    },
+}
+
+
+@strict
+class AshNetsConfig(PreTrainedConfig):
+    r"""
+    Configuration of an ASH-Nets model (arXiv 2308.09455). Defaults give `ashnets-base`; use
+    [`AshNetsConfig.from_preset`] for named sizes.
+
+    Fusion transformer (BERT names, so that a BERT checkpoint initialises it):
+        vocab_size (`int`, defaults to 30522): size of the WordPiece vocabulary (bert-base-uncased).
+        hidden_size (`int`, defaults to 768): width of the fusion transformer and of the visual tokens.
+        num_hidden_layers (`int`, defaults to 12): number of fusion transformer layers.
+        num_attention_heads (`int`, defaults to 12): attention heads per layer; must divide `hidden_size`.
+        intermediate_size (`int`, defaults to 3072): width of each layer's feed-forward block.
+        hidden_act (`str`, defaults to `"gelu"`): activation of the feed-forward block.
+        hidden_dropout_prob (`float`, defaults to 0.1): dropout on embeddings and layer outputs.
+        attention_probs_dropout_prob (`float`, defaults to 0.1): dropout on attention probabilities.
+        max_position_embeddings (`int`, defaults to 512): longest text (in tokens) the model accepts.
+        type_vocab_size (`int`, defaults to 2): number of text segment ids (BERT's token types).
+        layer_norm_eps (`float`, defaults to 1e-12): epsilon of every LayerNorm.
+        initializer_range (`float`, defaults to 0.02): std of the normal init of linear and embedding weights.
+        pad_token_id (`int`, defaults to 0): id of `[PAD]`.
+
+    Visual concrete encoder (ANN):
+        backbone (`str`, defaults to `"resnet-152"`): one of `resnet-18/34/50/101/152`, or `"resnet-custom"`
+            together with an explicit `backbone_config`.
+        backbone_config (`dict` or `ResNetConfig`, *optional*): transformers ResNet configuration of the CNN;
+            built from `backbone` when not given.
+        image_size (`int`, defaults to 384): side of the square images the processor produces.
+        visual_pool_size (`int`, defaults to 1): max-pool window on the last CNN stage (2 is SOHO's 2x2 pool).
+
+    Semantic abstract encoder (SNN):
+        snn_time_steps (`int`, defaults to 10): time window T over which the SNN integrates its input.
+        snn_num_layers (`int`, defaults to 2): number of linear -> tdBN -> LIF blocks.
+        snn_hidden_size (`int`, defaults to 768): number of spiking neurons per token in each block.
+        snn_tau (`float`, defaults to 2.0): LIF membrane time constant (must be > 1).
+        snn_v_threshold (`float`, defaults to 1.0): LIF firing threshold.
+        snn_v_reset (`float`, defaults to 0.0): membrane potential after a spike (hard reset).
+        snn_surrogate (`str`, defaults to `"sigmoid"`): surrogate gradient of the spike, `"sigmoid"` or `"atan"`.
+        snn_surrogate_alpha (`float`, defaults to 4.0): sharpness of the surrogate gradient.
+        snn_detach_reset (`bool`, defaults to `True`): stop gradients through the reset (as SpikeCLIP does).
+        snn_tdbn_alpha (`float`, defaults to 1.0): tdBN's alpha; its scale starts at `alpha * v_threshold`.
+        snn_input_mode (`str`, defaults to `"repeat"`): `"repeat"` presents the same features at every step;
+            `"similar"` presents the image at step 0 and its most similar images of the batch afterwards.
+
+    Summary ratio and contrastive embeddings:
+        use_summary_ratio (`bool`, defaults to `True`): `V = F_ann + r * W rate(S)` with a learned per-channel
+            `r`; `False` is the paper's ablation `V = F_ann + W rate(S)`.
+        summary_ratio_init (`float`, defaults to 0.1): initial value of every channel of `r` (>= 0).
+        projection_dim (`int`, defaults to 256): size of the text and image embeddings used for contrastive
+            learning and retrieval.
+    """
+
+    model_type = "ashnets"
+    sub_configs_defaults = {"backbone_config": ResNetConfig}
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    pad_token_id: int | None = 0
+
+    backbone: str = "resnet-152"
+    backbone_config: dict | PreTrainedConfig | None = None
+    image_size: int = 384
+    visual_pool_size: int = 1
+
+    snn_time_steps: int = 10
+    snn_num_layers: int = 2
+    snn_hidden_size: int = 768
+    snn_tau: float | int = 2.0
+    snn_v_threshold: float | int = 1.0
+    snn_v_reset: float | int = 0.0
+    snn_surrogate: str = "sigmoid"
+    snn_surrogate_alpha: float | int = 4.0
+    snn_detach_reset: bool = True
+    snn_tdbn_alpha: float | int = 1.0
+    snn_input_mode: str = "repeat"
+
+    use_summary_ratio: bool = True
+    summary_ratio_init: float | int = 0.1
+    projection_dim: int = 256
+
+    def __post_init__(self, **kwargs):
+        if isinstance(self.backbone_config, dict):
+            self.backbone_config = dict(self.backbone_config)
+            model_type = self.backbone_config.pop("model_type", "resnet")
+            if model_type != "resnet":
+                raise ValueError(
+                    f"Unknown backbone model_type {model_type!r}: ASH-Nets' visual concrete encoder is a "
+                    "transformers ResNet; give a ResNetConfig (model_type 'resnet')."
+                )
+            self.backbone_config = ResNetConfig(**self.backbone_config)
+        elif self.backbone_config is None and self.backbone in RESNET_BACKBONES:
+            self.backbone_config = ResNetConfig(embedding_size=64, **RESNET_BACKBONES[self.backbone])
+        if getattr(self, "auto_map", None) is None and "auto_map" not in kwargs:
+            self.auto_map = {key: value for key, value in ASHNETS_AUTO_MAP.items()}
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "AshNetsConfig":
+        """Build a named configuration (`"ashnets-base"` or `"ashnets-tiny"`), then apply `overrides`."""
+        if name not in _PRESETS:
+            raise ValueError(f"Unknown ASH-Nets preset {name!r}; choose one of {sorted(_PRESETS)}.")
+        values = {**_PRESETS[name], **overrides}
+        if "backbone" in overrides and "backbone_config" not in overrides:
+            values.pop("backbone_config", None)
+        return cls(**values)
+
+    @property
+    def visual_grid_size(self) -> int:
+        """Side of the visual token grid for `image_size` inputs (ResNet stride 32, then the optional pool)."""
+        return max(1, self.image_size // 32 // self.visual_pool_size)
+
+    @property
+    def num_visual_tokens(self) -> int:
+        return self.visual_grid_size**2
+
+    @property
+    def backbone_out_channels(self) -> int:
+        return self.backbone_config.hidden_sizes[-1]
+
+    def validate_architecture(self):
+        """Fusion transformer sizes."""
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads}); e.g. hidden_size=768 with 12 heads."
+            )
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "projection_dim", "image_size", "visual_pool_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+
+    def validate_backbone(self):
+        """The CNN must be a known ResNet or an explicit ResNetConfig."""
+        known = [*RESNET_BACKBONES, CUSTOM_BACKBONE]
+        if self.backbone not in known:
+            raise ValueError(f"Unknown backbone {self.backbone!r}; choose one of {known}.")
+        if self.backbone_config is None:
+            raise ValueError(f"backbone={CUSTOM_BACKBONE!r} needs an explicit backbone_config (a ResNetConfig).")
+        if getattr(self.backbone_config, "model_type", None) != "resnet":
+            raise ValueError(
+                f"Unknown backbone config type {type(self.backbone_config).__name__}; give a ResNetConfig."
+            )
+
+    def validate_snn(self):
+        """Semantic abstract encoder settings."""
+        if self.snn_time_steps < 1:
+            raise ValueError(f"snn_time_steps (T) must be >= 1, got {self.snn_time_steps}.")
+        if self.snn_num_layers < 1 or self.snn_hidden_size < 1:
+            raise ValueError(
+                f"snn_num_layers and snn_hidden_size must be >= 1, got {self.snn_num_layers} and "
+                f"{self.snn_hidden_size}."
+            )
+        if self.snn_input_mode not in SNN_INPUT_MODES:
+            raise ValueError(f"Unknown snn_input_mode {self.snn_input_mode!r}; choose one of {list(SNN_INPUT_MODES)}.")
+        if self.snn_surrogate not in SNN_SURROGATES:
+            raise ValueError(f"Unknown snn_surrogate {self.snn_surrogate!r}; choose one of {list(SNN_SURROGATES)}.")
+        if self.snn_tau <= 1.0:
+            raise ValueError(f"snn_tau must be > 1 (the LIF decay is 1/tau), got {self.snn_tau}.")
+        if self.snn_v_threshold <= self.snn_v_reset:
+            raise ValueError(
+                f"snn_v_threshold ({self.snn_v_threshold}) must be above snn_v_reset ({self.snn_v_reset})."
+            )
+
+    def validate_ratios(self):
+        """Ratios, probabilities and scales that must not be negative."""
+        if self.summary_ratio_init < 0:
+            raise ValueError(f"summary_ratio_init must be >= 0, got {self.summary_ratio_init}.")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        for name in ("snn_surrogate_alpha", "snn_tdbn_alpha"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
