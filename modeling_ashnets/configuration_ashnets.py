@@ -157,6 +157,8 @@ class AshNetsConfig(PreTrainedConfig):
             self.backbone_config = ResNetConfig(**self.backbone_config)
         elif self.backbone_config is None and self.backbone in RESNET_BACKBONES:
             self.backbone_config = ResNetConfig(embedding_size=64, **RESNET_BACKBONES[self.backbone])
+        elif self.backbone_config is None and self.backbone == CUSTOM_BACKBONE:
+            raise ValueError(f"backbone={CUSTOM_BACKBONE!r} needs an explicit backbone_config (a ResNetConfig).")
         if getattr(self, "auto_map", None) is None and "auto_map" not in kwargs:
             self.auto_map = {key: value for key, value in ASHNETS_AUTO_MAP.items()}
         super().__post_init__(**kwargs)

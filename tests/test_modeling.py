@@ -1,0 +1,252 @@
+import pytest
+import torch
+
+from conftest import make_batch, tiny_config
+from modeling_ashnets import AshNetsForQuestionAnswering, AshNetsModel
+
+
+def seeded_model(config, cls=AshNetsModel):
+    torch.manual_seed(0)
+    return cls(config).eval()
+
+
+def random_inputs(batch=3, length=7, image=64):
+    generator = torch.Generator().manual_seed(1)
+    return {
+        "input_ids": torch.randint(1000, 5000, (batch, length), generator=generator),
+        "attention_mask": torch.ones(batch, length, dtype=torch.long),
+        "pixel_values": torch.randn(batch, 3, image, image, generator=generator),
+    }
+
+
+def test_output_shapes_in_every_mode(config):
+    model = seeded_model(config)
+    inputs = random_inputs()
+    joint = model(**inputs)
+    assert joint.num_visual_tokens == config.num_visual_tokens == 4
+    assert joint.last_hidden_state.shape == (3, 7 + 4, config.hidden_size)
+    assert joint.pooler_output.shape == (3, config.hidden_size)
+    assert joint.snn_firing_rates.shape == (3, config.snn_num_layers)
+    assert joint.snn_summary.shape == (3, config.snn_hidden_size)
+    assert joint.text_embeds is None and joint.image_embeds is None
+
+    text = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    assert text.last_hidden_state.shape == (3, 7, config.hidden_size)
+    assert text.num_visual_tokens == 0 and text.snn_firing_rates is None
+    assert text.text_embeds.shape == (3, config.projection_dim)
+    torch.testing.assert_close(text.text_embeds.norm(dim=-1), torch.ones(3))
+
+    image = model(pixel_values=inputs["pixel_values"])
+    assert image.last_hidden_state.shape == (3, 4, config.hidden_size)
+    assert image.image_embeds.shape == (3, config.projection_dim)
+    assert model.get_image_features(inputs["pixel_values"]).shape == (3, config.projection_dim)
+    assert model.get_text_features(inputs["input_ids"]).shape == (3, config.projection_dim)
+
+
+def test_hidden_states_attentions_and_tuple_output(config):
+    model = seeded_model(config)
+    model.set_attn_implementation("eager")
+    inputs = random_inputs()
+    output = model(**inputs, output_hidden_states=True, output_attentions=True)
+    assert len(output.hidden_states) == config.num_hidden_layers + 1
+    assert all(h.shape == (3, 11, config.hidden_size) for h in output.hidden_states)
+    assert len(output.attentions) == config.num_hidden_layers
+    assert output.attentions[0].shape == (3, config.num_attention_heads, 11, 11)
+    as_tuple = model(**inputs, return_dict=False)
+    torch.testing.assert_close(as_tuple[0], output.last_hidden_state)
+
+
+def test_real_processor_inputs(config, processor, easy_vqa_samples):
+    model = seeded_model(config)
+    batch = make_batch(processor, easy_vqa_samples)
+    output = model(**batch)
+    assert output.last_hidden_state.shape[0] == len(easy_vqa_samples)
+    assert output.num_visual_tokens == 4
+
+
+def test_determinism_and_state_reset(config):
+    model = seeded_model(config)
+    inputs = random_inputs()
+    first = model(**inputs, output_spikes=True)
+    second = model(**inputs, output_spikes=True)  # a stateful LIF would integrate the first call's membrane
+    torch.testing.assert_close(first.last_hidden_state, second.last_hidden_state, rtol=0, atol=0)
+    for a, b in zip(first.snn_spikes, second.snn_spikes):
+        assert torch.equal(a, b)
+
+
+def test_batching_equivalence(config):
+    model = seeded_model(config)
+    inputs = random_inputs()
+    inputs["attention_mask"][1, 5:] = 0  # padding must not change a sample's result
+    batched = model(**inputs)
+    for i in range(3):
+        length = int(inputs["attention_mask"][i].sum())
+        single = model(
+            input_ids=inputs["input_ids"][i : i + 1, :length],
+            pixel_values=inputs["pixel_values"][i : i + 1],
+        )
+        torch.testing.assert_close(single.pooler_output[0], batched.pooler_output[i], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(single.snn_firing_rates[0], batched.snn_firing_rates[i])
+
+
+def test_eager_equals_sdpa(config):
+    model = seeded_model(config)
+    inputs = random_inputs()
+    inputs["attention_mask"][0, 4:] = 0
+    model.set_attn_implementation("sdpa")
+    sdpa = model(**inputs).last_hidden_state
+    model.set_attn_implementation("eager")
+    eager = model(**inputs).last_hidden_state
+    torch.testing.assert_close(sdpa, eager, atol=1e-5, rtol=1e-4)
+
+
+def test_gradients_reach_cnn_snn_and_fusion(config):
+    torch.manual_seed(0)
+    model = AshNetsForQuestionAnswering(tiny_config(id2label={i: str(i) for i in range(5)})).train()
+    inputs = random_inputs(batch=4)
+    loss = model(**inputs, labels=torch.tensor([0, 1, 2, 3])).loss
+    loss.backward()
+    parameters = dict(model.named_parameters())
+    for name in (
+        "ashnets.visual_encoder.backbone.embedder.embedder.convolution.weight",  # CNN
+        "ashnets.snn.blocks.0.linear.weight",  # SNN, only reachable through the surrogate gradient
+        "ashnets.snn.blocks.1.norm.weight",  # tdBN
+        "ashnets.summary_ratio.ratio",
+        "ashnets.encoder.layers.0.self_attn.q_proj.weight",  # fusion transformer
+        "ashnets.text_embeddings.word_embeddings.weight",
+    ):
+        grad = parameters[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_spikes_are_binary_and_rates_are_k_over_t(config):
+    model = seeded_model(config).train()  # tdBN's batch statistics make untrained neurons fire
+    output = model(**random_inputs(batch=4), output_spikes=True)
+    assert len(output.snn_spikes) == config.snn_num_layers
+    for spikes in output.snn_spikes:
+        assert spikes.shape == (config.snn_time_steps, 4, config.num_visual_tokens, config.snn_hidden_size)
+        assert set(spikes.unique().tolist()) == {0.0, 1.0}
+    rates = output.snn_spikes[-1].mean(dim=0) * config.snn_time_steps
+    torch.testing.assert_close(rates, rates.round())
+    assert ((output.snn_firing_rates >= 0) & (output.snn_firing_rates <= 1)).all()
+
+
+def test_similar_input_mode_uses_other_images(config):
+    model = seeded_model(config)
+    inputs = random_inputs(batch=4)
+
+    def first_block_spikes(**kwargs):
+        return model(**inputs, output_spikes=True, **kwargs).snn_spikes[0]
+
+    repeat = first_block_spikes(snn_input_mode="repeat")
+    similar = first_block_spikes(snn_input_mode="similar")
+    assert torch.equal(repeat[0], similar[0])  # step 0 is the image itself in both modes
+    assert not torch.equal(repeat, similar)
+    # An explicit similarity matrix decides which images feed the later time steps.
+    order_a = first_block_spikes(snn_input_mode="similar", image_similarity=torch.eye(4).roll(1, dims=1))
+    order_b = first_block_spikes(snn_input_mode="similar", image_similarity=torch.eye(4).roll(-1, dims=1))
+    assert not torch.equal(order_a, order_b)
+    with pytest.raises(ValueError, match="image_similarity must have shape"):
+        model(**inputs, snn_input_mode="similar", image_similarity=torch.eye(3))
+
+
+def test_summary_ratio_switch():
+    inputs = random_inputs()
+    with_ratio = seeded_model(tiny_config(summary_ratio_init=0.0))
+    without_spikes = seeded_model(tiny_config(summary_ratio_init=0.0))
+    # r = 0 removes the SNN's contribution entirely; the ablation (no ratio) adds W rate(S) in full.
+    with_ratio.summary_ratio.spike_projection.weight.data.normal_()
+    out_zero_ratio = with_ratio(**inputs).last_hidden_state
+    torch.testing.assert_close(out_zero_ratio, without_spikes(**inputs).last_hidden_state)
+    ablation = seeded_model(tiny_config(use_summary_ratio=False))
+    ablation.load_state_dict(with_ratio.state_dict())
+    assert not torch.allclose(ablation(**inputs).last_hidden_state, out_zero_ratio)
+    assert with_ratio.summary_ratio.ratio.shape == (32,)
+
+
+def test_gradient_checkpointing(config):
+    model = seeded_model(config).train()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert model.encoder.layers[0].gradient_checkpointing
+    model(**random_inputs()).last_hidden_state.sum().backward()
+    assert model.encoder.layers[0].fc1.weight.grad is not None
+
+
+def test_save_and_load(config, tmp_path):
+    model = seeded_model(config, AshNetsForQuestionAnswering)
+    inputs = random_inputs()
+    expected = model(**inputs).logits
+    model.save_pretrained(tmp_path)
+    loaded = AshNetsForQuestionAnswering.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded(**inputs).logits, expected, rtol=0, atol=0)
+    # Buffers and constants set in _init_weights survive meta-device loading.
+    torch.testing.assert_close(
+        loaded.ashnets.text_embeddings.position_ids, torch.arange(config.max_position_embeddings)[None]
+    )
+    base = AshNetsModel.from_pretrained(tmp_path).eval()  # a head checkpoint loads into the base model
+    torch.testing.assert_close(base(**inputs).pooler_output, model.ashnets(**inputs).pooler_output)
+
+
+def test_fresh_init_is_complete(config, tmp_path):
+    """Every tensor a head adds is initialised when loading a base checkpoint (no garbage from the meta device)."""
+    seeded_model(config).save_pretrained(tmp_path)
+    qa = AshNetsForQuestionAnswering.from_pretrained(tmp_path, id2label={0: "a", 1: "b"})
+    for name, tensor in qa.state_dict().items():
+        assert torch.isfinite(tensor.float()).all(), name
+    weight = qa.vqa_classifier[0].weight
+    assert 0.01 < weight.std() < 0.03  # normal(0, initializer_range)
+    tdbn = qa.ashnets.snn.blocks[0].norm
+    torch.testing.assert_close(tdbn.weight, torch.full_like(tdbn.weight, config.snn_tdbn_alpha * config.snn_v_threshold))
+
+
+def test_question_answering_loss_and_label_errors():
+    config = tiny_config(id2label={i: str(i) for i in range(4)})
+    model = seeded_model(config, AshNetsForQuestionAnswering)
+    inputs = random_inputs(batch=2)
+    soft = torch.tensor([[1.0, 0.3, 0.0, 0.0], [0.0, 0.0, 0.6, 1.0]])
+    output = model(**inputs, labels=soft)
+    assert output.logits.shape == (2, 4) and output.loss.ndim == 0 and torch.isfinite(output.loss)
+    hard = model(**inputs, labels=torch.tensor([0, 3])).loss
+    one_hot = model(**inputs, labels=torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])).loss
+    torch.testing.assert_close(hard, one_hot)
+    for labels, message in [
+        (torch.tensor([0, 4]), r"Answer ids must lie in \[0, 4\)"),
+        (torch.tensor([0.0, 1.0]), "must be integers"),
+        (torch.ones(2, 3), r"soft scores \(batch, 4\)"),
+        (torch.ones(2, 4, dtype=torch.long), "must be floats"),
+        (torch.full((2, 4), 1.5), r"lie in \[0, 1\]"),
+        (torch.tensor([0, 1, 2]), "labels hold 3 samples but the batch has 2"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model(**inputs, labels=labels)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda i: i.update(pixel_values=torch.randn(3, 1, 64, 64)), r"pixel_values must have shape \(batch, 3"),
+        (lambda i: i.update(pixel_values=torch.randn(3, 2, 3, 64, 64)), "holds image pairs"),
+        (lambda i: i["pixel_values"].__setitem__((0, 0, 0, 0), float("nan")), "NaN"),
+        (lambda i: i.update(pixel_values=torch.randn(2, 3, 64, 64)), "Batch sizes differ: 3 texts but 2 images"),
+        (lambda i: i.update(input_ids=torch.full((3, 7), 40000)), r"input_ids must lie in \[0, 30522\)"),
+        (lambda i: i.update(input_ids=torch.ones(3, 100, dtype=torch.long), attention_mask=None), "at most 64"),
+        (lambda i: i.update(attention_mask=torch.ones(3, 5)), r"attention_mask must have shape \(3, 7\)"),
+        (lambda i: i.update(input_ids=torch.ones(3, 0, dtype=torch.long), attention_mask=None), "empty"),
+        (lambda i: i.update(pixel_values=torch.randn(3, 3, 256, 256)), "grid of visual tokens"),
+        (lambda i: i.clear(), "Nothing to encode"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(config, change, message):
+    model = seeded_model(config)
+    inputs = random_inputs()
+    change(inputs)
+    with pytest.raises(ValueError, match=message):
+        model(**inputs)
+
+
+def test_parameter_counts_of_presets():
+    from modeling_ashnets import AshNetsConfig
+
+    with torch.device("meta"):
+        tiny = AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny"))
+    assert 4e6 < sum(p.numel() for p in tiny.parameters()) < 8e6
