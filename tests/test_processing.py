@@ -1,0 +1,149 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_batch
+from modeling_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision, AshNetsProcessor
+from transformers import AutoProcessor
+
+
+def test_real_sentence_is_not_unknown(tokenizer):
+    ids = tokenizer("what color is the triangle in the image?")["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.convert_ids_to_tokens(ids)[:4] == ["[CLS]", "what", "color", "is"]
+
+
+def test_processor_outputs(processor, easy_vqa_samples):
+    batch = make_batch(processor, easy_vqa_samples)
+    assert batch["pixel_values"].shape == (4, 3, 64, 64)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["token_type_ids"].shape
+    assert batch["input_ids"][:, 0].eq(101).all()  # [CLS]
+    assert processor(text="x " * 100)["input_ids"].shape[1] == 40  # truncated to max_text_length
+
+
+def test_nlvr2_pairs(processor, easy_vqa_samples):
+    paths = [s[0] for s in easy_vqa_samples]
+    batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"])
+    assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
+    single = processor.image_processor(paths[3])["pixel_values"]
+    torch.testing.assert_close(batch["pixel_values"][1, 1], single[0])
+    with pytest.raises(ValueError, match="exactly two images"):
+        processor.image_processor([(paths[0],), (paths[1], paths[2])])
+    with pytest.raises(ValueError, match="Mixed single images"):
+        processor.image_processor([paths[0], (paths[1], paths[2])])
+
+
+def rgb_reference(image):
+    return AshNetsImageProcessor(size={"height": 32, "width": 32})(image.convert("RGB"))["pixel_values"]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
+def test_image_modes_are_converted(photo, mode):
+    image = photo.convert(mode)
+    pixels = AshNetsImageProcessor(size={"height": 32, "width": 32})(image)["pixel_values"]
+    assert pixels.shape == (1, 3, 32, 32) and torch.isfinite(pixels).all()
+    if mode in ("L", "P", "CMYK", "1"):
+        torch.testing.assert_close(pixels, rgb_reference(image))
+
+
+def test_transparency_is_composited_on_white():
+    image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
+    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)(image)["pixel_values"]
+    torch.testing.assert_close(pixels, torch.ones(1, 3, 8, 8))
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    array = np.full((16, 16), 65535 // 2, dtype=np.uint16)
+    path = tmp_path / "depth.png"
+    Image.fromarray(array).save(path)
+    assert Image.open(path).mode.startswith("I")
+    processor = AshNetsImageProcessor(size={"height": 16, "width": 16}, do_normalize=False)
+    pixels = processor(str(path))["pixel_values"]
+    torch.testing.assert_close(pixels, torch.full((1, 3, 16, 16), 128 / 255), atol=2 / 255, rtol=0)
+    torch.testing.assert_close(processor(array)["pixel_values"], pixels)
+
+
+def test_array_tensor_bytes_and_path_inputs_agree(photo, tmp_path):
+    processor = AshNetsImageProcessor(size={"height": 32, "width": 32})
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    reference = processor(photo)["pixel_values"]
+    array = np.asarray(photo)
+    for variant in (str(path), path, path.read_bytes(), array, array.transpose(2, 0, 1), torch.from_numpy(array), array / 255.0):
+        torch.testing.assert_close(processor(variant)["pixel_values"], reference, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "image, error, message",
+    [
+        (np.zeros((0, 5, 3), dtype=np.uint8), ValueError, "zero size"),
+        (Image.new("RGB", (0, 4)), ValueError, "zero size"),
+        (b"definitely not a png", ValueError, "Cannot decode"),
+        (b"", ValueError, "empty bytes"),
+        (np.full((4, 4, 3), 2.0), ValueError, r"must lie in \[0, 1\]"),
+        (np.full((4, 4, 3), np.nan), ValueError, "NaN"),
+        (np.zeros((5, 5, 7), dtype=np.uint8), ValueError, r"must be \(H, W\), \(H, W, C\) or \(C, H, W\)"),
+        (np.zeros((4, 4), dtype=np.int64), ValueError, "Unsupported image array dtype"),
+        (12345, TypeError, "Unsupported image type int"),
+        ([], ValueError, "empty list of images"),
+    ],
+)
+def test_bad_images_raise_clear_errors(image, error, message):
+    with pytest.raises(error, match=message):
+        AshNetsImageProcessor(size={"height": 8, "width": 8})(image)
+
+
+def test_missing_and_corrupt_files(tmp_path, easy_vqa_samples):
+    processor = AshNetsImageProcessor(size={"height": 8, "width": 8})
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        processor(str(tmp_path / "nope.png"))
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(open(easy_vqa_samples[0][0], "rb").read()[:200])
+    with pytest.raises(ValueError, match="Cannot decode the image file .*truncated.png"):
+        processor(str(truncated))
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("L", (4000, 3000)).save(path)  # 12 MP, but the header is all that is read before refusing
+    with pytest.raises(ValueError, match="over the limit of 1000000"):
+        AshNetsImageProcessor(max_image_pixels=1_000_000)(str(path))
+    with pytest.raises(ValueError, match="decompression bomb"):
+        Image.MAX_IMAGE_PIXELS, saved = 1_000, Image.MAX_IMAGE_PIXELS
+        try:
+            AshNetsImageProcessor()(str(path))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def test_text_errors(processor, easy_vqa_samples):
+    path = easy_vqa_samples[0][0]
+    with pytest.raises(ValueError, match=r"Empty text at batch position\(s\) \[1\]"):
+        processor(images=[path, path], text=["is it red?", "   "])
+    with pytest.raises(ValueError, match="Batch sizes differ: 1 texts but 2 images"):
+        processor(images=[path, path], text=["is it red?"])
+    with pytest.raises(TypeError, match="text must be a string or a list of strings"):
+        processor(text=[1, 2])
+    with pytest.raises(ValueError, match="Pass images, text or both"):
+        processor()
+
+
+def test_torchvision_twin_agrees_with_pil(photo):
+    pil = AshNetsImageProcessor(size={"height": 48, "width": 48})(photo)["pixel_values"]
+    twin = AshNetsImageProcessorTorchvision(size={"height": 48, "width": 48})(photo)["pixel_values"]
+    assert twin.shape == pil.shape
+    assert (twin - pil).abs().mean() < 0.02  # resize kernels differ slightly between PIL and torchvision
+
+
+def test_processor_save_and_load(processor, tmp_path, easy_vqa_samples):
+    processor.save_pretrained(tmp_path)
+    reloaded = AutoProcessor.from_pretrained(tmp_path, backend="pil")
+    assert isinstance(reloaded, AshNetsProcessor) and isinstance(reloaded.image_processor, AshNetsImageProcessor)
+    assert reloaded.max_text_length == processor.max_text_length
+    expected, got = make_batch(processor, easy_vqa_samples), make_batch(reloaded, easy_vqa_samples)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key])
+    assert "auto_map" not in processor.to_dict()  # saving does not leave remote-code state behind
