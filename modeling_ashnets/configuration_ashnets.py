@@ -175,8 +175,9 @@ class AshNetsConfig(PreTrainedConfig):
 
     @property
     def visual_grid_size(self) -> int:
-        """Side of the visual token grid for `image_size` inputs (ResNet stride 32, then the optional pool)."""
-        return max(1, self.image_size // 32 // self.visual_pool_size)
+        """Side of the visual token grid for `image_size` inputs: the ResNet's five stride-2 steps and the optional
+        pool all round up (padding, `ceil_mode`)."""
+        return -(-(-(-self.image_size // 32)) // self.visual_pool_size)
 
     @property
     def num_visual_tokens(self) -> int:

@@ -36,12 +36,16 @@ def _open(source, max_pixels: int) -> Image.Image:
         stream = io.BytesIO(source)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own max_pixels check below decides; PIL still refuses beyond twice Image.MAX_IMAGE_PIXELS.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream)
             _check_size(image.size, max_pixels, what)
             image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ValueError(f"The {what} is too large to decode safely (decompression bomb): {error}") from error
+    except Image.DecompressionBombError as error:
+        raise ValueError(
+            f"The {what} is too large to decode safely (decompression bomb): {error} To accept it, raise both "
+            "max_image_pixels and PIL.Image.MAX_IMAGE_PIXELS."
+        ) from error
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"Cannot decode the {what}: it is not a readable image ({error}).") from error
     return image
@@ -58,9 +62,13 @@ def _check_size(size: tuple[int, int], max_pixels: int, what: str) -> None:
         )
 
 
-def _array_to_image(array: np.ndarray) -> Image.Image:
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # CHW -> HWC
+def _array_to_image(array: np.ndarray, channels_first: bool = False) -> Image.Image:
+    """channels_first: torch tensors are CHW by convention, numpy arrays HWC; an array whose preferred layout
+    does not fit (no 1/3/4 channels there) is read the other way."""
+    if array.ndim == 3:
+        first, last = array.shape[0] in (1, 3, 4), array.shape[-1] in (1, 3, 4)
+        if first and (channels_first or not last):
+            array = np.moveaxis(array, 0, -1)  # CHW -> HWC
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
@@ -86,11 +94,16 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
 
 
 def _high_bit_depth_to_l(image: Image.Image) -> Image.Image:
-    """16-bit ('I;16*'), 32-bit int ('I') and float ('F') grayscale -> 8-bit 'L', scaling rather than clipping."""
+    """16-bit ('I;16*'), 32-bit int ('I') and float ('F') grayscale -> 8-bit 'L', scaling rather than clipping.
+
+    16-bit modes always map 0..65535 to 0..255 (as uint16 arrays do); 'I' and 'F' carry no bit depth, so values
+    above 255 are read as 16-bit and float values up to 1 as [0, 1]."""
     array = np.asarray(image, dtype=np.float32)
-    if image.mode == "F" and array.size and array.max() <= 1.0:
+    if image.mode.startswith("I;16"):
+        array = array / 257.0
+    elif image.mode == "F" and array.size and array.max() <= 1.0:
         array = array * 255.0
-    elif image.mode != "F" and array.size and array.max() > 255:
+    elif image.mode == "I" and array.size and array.max() > 255:
         array = array / 257.0
     return Image.fromarray(np.clip(array, 0, 255).round().astype(np.uint8), mode="L")
 
@@ -102,7 +115,10 @@ def to_rgb_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Ima
     elif isinstance(image, Image.Image):
         _check_size(image.size, max_pixels, _describe(image))
     elif hasattr(image, "detach") and hasattr(image, "cpu"):  # torch.Tensor, without importing torch here
-        image = _array_to_image(image.detach().cpu().numpy())
+        array = image.detach().cpu().numpy()
+        if 0 in array.shape:
+            raise ValueError(f"The image tensor has zero size (shape {tuple(array.shape)}).")
+        image = _array_to_image(array, channels_first=True)
     elif isinstance(image, np.ndarray):
         if 0 in image.shape:
             raise ValueError(f"The image array has zero size (shape {image.shape}).")
@@ -116,7 +132,8 @@ def to_rgb_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Ima
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         image = _high_bit_depth_to_l(image)
     if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        transparent = "transparency" in image.info or (image.palette is not None and image.palette.mode == "RGBA")
+        image = image.convert("RGBA" if transparent else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

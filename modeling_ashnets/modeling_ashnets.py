@@ -4,6 +4,10 @@ Chen et al., "Artificial-Spiking Hierarchical Networks for Vision-Language Repre
 arXiv 2308.09455. Where the paper is silent this file follows the project's specification (README, "Model").
 """
 
+import json
+import os
+import shutil
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +38,8 @@ __all__ = [
 ]
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
+# The processor's code, saved with every model so that a folder's auto_map entries for processors resolve.
+PROCESSOR_CODE_FILES = ("processing_ashnets.py", "image_processing_ashnets.py", "image_inputs.py")
 
 
 @dataclass
@@ -114,9 +120,13 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
             init.zeros_(module.bias)
         elif isinstance(module, layer.ThresholdDependentBatchNorm1d):
-            # tdBN starts its scale at alpha * V_th (Zheng et al. 2021), not at 1.
-            super()._init_weights(module)
+            # tdBN starts its scale at alpha * V_th (Zheng et al. 2021), not at 1. (It is a _BatchNorm but not an
+            # nn.BatchNorm1d, so transformers' default init would not touch its statistics.)
             init.constant_(module.weight, self.config.snn_tdbn_alpha * self.config.snn_v_threshold)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
         elif isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
@@ -127,6 +137,28 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).unsqueeze(0))
         else:
             super()._init_weights(module)
+
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Also copies the processor code next to the model code, so that the folder's `auto_map` entries for
+        AutoProcessor / AutoImageProcessor always resolve; drops those entries where the code is not at hand."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        config_file = os.path.join(save_directory, "config.json")
+        if self.is_remote_code() and os.path.isfile(config_file):
+            here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
+            available = all(os.path.isfile(os.path.join(here, name)) for name in PROCESSOR_CODE_FILES)
+            if available:
+                for name in PROCESSOR_CODE_FILES:
+                    shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
+            else:
+                with open(config_file, encoding="utf-8") as handle:
+                    saved = json.load(handle)
+                for key in ("AutoProcessor", "AutoImageProcessor"):
+                    saved.get("auto_map", {}).pop(key, None)
+                with open(config_file, "w", encoding="utf-8") as handle:
+                    json.dump(saved, handle, indent=2, sort_keys=True)
+                    handle.write("\n")
+        return result
 
 
 def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values):
@@ -162,8 +194,8 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
         channels = config.backbone_config.num_channels
         if pixel_values.dim() == 5:
             raise ValueError(
-                f"pixel_values of shape {tuple(pixel_values.shape)} holds image pairs (NLVR2): use "
-                "AshNetsForImagesAndTextClassification, or pass one image per sample as (batch, C, H, W)."
+                f"pixel_values of shape {tuple(pixel_values.shape)} holds image pairs (NLVR2), which the base model "
+                "does not take: pass one image per sample as (batch, C, H, W)."
             )
         if pixel_values.dim() != 4 or pixel_values.shape[1] != channels:
             raise ValueError(
@@ -226,7 +258,6 @@ class AshNetsModel(AshNetsPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_spikes: bool = False,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> AshNetsModelOutput | tuple:
         r"""
         input_ids (`(batch, length)`): WordPiece ids of `[CLS] text [SEP]`; omit for an image-only pass.
@@ -241,6 +272,11 @@ class AshNetsModel(AshNetsPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if output_attentions and self.config._attn_implementation not in (None, "eager"):
+            raise ValueError(
+                f"output_attentions needs eager attention, but the model uses {self.config._attn_implementation!r}: "
+                "call model.set_attn_implementation('eager') first."
+            )
         _check_inputs(self.config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values)
 
         sequence, masks = [], []
@@ -289,12 +325,14 @@ class AshNetsModel(AshNetsPreTrainedModel):
 
     def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         """Projected (not normalised) text-only `[CLS]` features, as CLIP's `get_text_features`."""
-        pooled = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).pooler_output
+        pooled = self(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+        ).pooler_output
         return self.text_projection(pooled)
 
     def get_image_features(self, pixel_values) -> torch.Tensor:
         """Projected (not normalised) image-only features, as CLIP's `get_image_features`."""
-        return self.visual_projection(self(pixel_values=pixel_values).pooler_output)
+        return self.visual_projection(self(pixel_values=pixel_values, return_dict=True).pooler_output)
 
 
 class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
@@ -320,10 +358,11 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        image_similarity: torch.Tensor | None = None,
+        snn_input_mode: str | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> AshNetsQuestionAnsweringOutput | tuple:
         r"""
         labels (`(batch, num_labels)` float in [0, 1], or `(batch,)` int answer ids): soft VQA scores
@@ -337,6 +376,8 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             pixel_values=pixel_values,
+            image_similarity=image_similarity,
+            snn_input_mode=snn_input_mode,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import sys
 
 from transformers import BatchFeature, ProcessorMixin
 
@@ -12,6 +13,12 @@ from .image_inputs import flatten_image_batch
 __all__ = ["AshNetsProcessor"]
 
 _CODE_FILES = ("processing_ashnets.py", "image_processing_ashnets.py", "image_inputs.py")
+# Call arguments that belong to the tokenizer; everything else goes to the image processor.
+_TEXT_KWARGS = {
+    "add_special_tokens", "padding", "truncation", "max_length", "stride", "pad_to_multiple_of", "padding_side",
+    "return_token_type_ids", "return_attention_mask", "return_overflowing_tokens", "return_special_tokens_mask",
+    "return_offsets_mapping", "return_length", "verbose", "is_split_into_words",
+}
 
 
 class AshNetsProcessor(ProcessorMixin):
@@ -46,12 +53,12 @@ class AshNetsProcessor(ProcessorMixin):
                         f"Batch sizes differ: {len(texts)} texts but {num_samples} images (or image pairs); "
                         "pass one image (or one pair) per text."
                     )
-            text_kwargs = {
-                "padding": kwargs.pop("padding", "longest"),
-                "truncation": kwargs.pop("truncation", True),
-                "max_length": kwargs.pop("max_length", self.max_text_length),
-            }
+            text_kwargs = {"padding": "longest", "truncation": True, "max_length": self.max_text_length}
+            text_kwargs.update({key: kwargs.pop(key) for key in list(kwargs) if key in _TEXT_KWARGS})
             data.update(self.tokenizer(list(texts), return_tensors=return_tensors, **text_kwargs))
+        else:
+            for key in [key for key in kwargs if key in _TEXT_KWARGS]:
+                kwargs.pop(key)
         if images is not None:
             data.update(self.image_processor(images, return_tensors=return_tensors, **kwargs))
         return BatchFeature(data, tensor_type=return_tensors)
@@ -60,9 +67,17 @@ class AshNetsProcessor(ProcessorMixin):
         """Also writes this package's processing code and an `auto_map`, so that
         `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` works where the package is not installed."""
         result = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        here = os.path.dirname(os.path.abspath(__file__))
+        # Loaded through remote code, this class and the image processor may live in different module folders.
+        folders = {
+            os.path.dirname(os.path.abspath(sys.modules[type(obj).__module__].__file__))
+            for obj in (self, self.image_processor)
+        }
         for name in _CODE_FILES:
-            shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
+            source = next((os.path.join(f, name) for f in folders if os.path.isfile(os.path.join(f, name))), None)
+            if source is None:
+                raise FileNotFoundError(f"Cannot find {name} next to the processor code in {sorted(folders)}.")
+            if os.path.abspath(source) != os.path.abspath(os.path.join(save_directory, name)):
+                shutil.copyfile(source, os.path.join(save_directory, name))
         _add_auto_map(
             os.path.join(save_directory, "processor_config.json"),
             {

@@ -30,18 +30,18 @@ def build_snn_input(
     A batch of one image has no neighbours and falls back to `repeat`.
     """
     batch_size = features.shape[0]
-    if mode == "repeat" or time_steps == 1 or batch_size == 1:
-        return features.unsqueeze(0).expand(time_steps, *features.shape)
-    if mode != "similar":
+    if mode not in ("repeat", "similar"):
         raise ValueError(f"Unknown SNN input mode {mode!r}; choose 'repeat' or 'similar'.")
-    if image_similarity is None:
-        pooled = nn.functional.normalize(features.mean(dim=1), dim=-1)
-        image_similarity = pooled @ pooled.t()
-    if image_similarity.shape != (batch_size, batch_size):
+    if image_similarity is not None and tuple(image_similarity.shape) != (batch_size, batch_size):
         raise ValueError(
             f"image_similarity must have shape (batch_size, batch_size) = ({batch_size}, {batch_size}), "
             f"got {tuple(image_similarity.shape)}."
         )
+    if mode == "repeat" or time_steps == 1 or batch_size == 1:
+        return features.unsqueeze(0).expand(time_steps, *features.shape)
+    if image_similarity is None:
+        pooled = nn.functional.normalize(features.mean(dim=1), dim=-1)
+        image_similarity = pooled @ pooled.t()
     similarity = image_similarity.detach().float().clone()
     similarity.fill_diagonal_(float("-inf"))
     num_neighbours = min(time_steps - 1, batch_size - 1)

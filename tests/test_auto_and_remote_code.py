@@ -37,6 +37,13 @@ def test_auto_classes_are_registered(tmp_path, processor):
     assert type(AutoImageProcessor.from_pretrained(tmp_path, backend="pil")) is AshNetsImageProcessor
 
 
+def test_model_alone_gives_a_folder_whose_auto_map_resolves(tmp_path):
+    AshNetsModel(tiny_config()).save_pretrained(tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    for target in [auto_map["AutoProcessor"], *auto_map["AutoImageProcessor"].values(), auto_map["AutoModel"]]:
+        assert (tmp_path / f"{target.split('.')[0]}.py").is_file(), target
+
+
 def test_saved_folder_is_self_contained(tmp_path, processor):
     AshNetsForQuestionAnswering(tiny_config(id2label={0: "yes", 1: "no"})).save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
@@ -67,6 +74,18 @@ FRESH_PROCESS = textwrap.dedent(
         torch.testing.assert_close(vqa(**batch).logits, expected["logits"])
         base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
         torch.testing.assert_close(base(**batch).pooler_output, expected["pooler_output"])
+    # transformers' default backend (torchvision) resizes slightly differently from PIL: close, not equal.
+    default_batch = AutoProcessor.from_pretrained(folder, trust_remote_code=True)(images=expected["images"], text=expected["texts"])
+    torch.testing.assert_close(default_batch["pixel_values"], expected["batch"]["pixel_values"], atol=0.1, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(vqa(**default_batch).logits, expected["logits"], atol=1e-2, rtol=0)
+    # What was loaded through remote code saves again, and reloads equal.
+    processor.save_pretrained(folder + "-again")
+    vqa.save_pretrained(folder + "-again")
+    again = AutoProcessor.from_pretrained(folder + "-again", trust_remote_code=True, backend="pil")
+    with torch.no_grad():
+        vqa_again = AutoModelForVisualQuestionAnswering.from_pretrained(folder + "-again", trust_remote_code=True).eval()
+        torch.testing.assert_close(vqa_again(**again(images=expected["images"], text=expected["texts"])).logits, expected["logits"])
     print("FRESH PROCESS OK", type(processor).__name__, type(vqa).__name__, type(base).__name__)
     """
 )

@@ -10,6 +10,18 @@ def seeded_model(config, cls=AshNetsModel):
     return cls(config).eval()
 
 
+def calibrated(model, inputs):
+    """Set tdBN's running statistics from one batch, so that deeper spiking blocks fire in eval mode too."""
+    norms = [block.norm for block in model.snn.blocks]
+    for norm in norms:
+        norm.momentum = 1.0
+    with torch.no_grad():
+        model.train()(**inputs)
+    for norm in norms:
+        norm.momentum = 0.1
+    return model.eval()
+
+
 def random_inputs(batch=3, length=7, image=64):
     generator = torch.Generator().manual_seed(1)
     return {
@@ -75,18 +87,22 @@ def test_determinism_and_state_reset(config):
 
 
 def test_batching_equivalence(config):
-    model = seeded_model(config)
     inputs = random_inputs()
+    model = calibrated(seeded_model(config), inputs)
     inputs["attention_mask"][1, 5:] = 0  # padding must not change a sample's result
-    batched = model(**inputs)
+    batched = model(**inputs, output_spikes=True)
+    assert (batched.snn_firing_rates > 0.01).all()  # every block fires, so the comparison means something
+    text_only = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    image_only = model(pixel_values=inputs["pixel_values"])
     for i in range(3):
         length = int(inputs["attention_mask"][i].sum())
-        single = model(
-            input_ids=inputs["input_ids"][i : i + 1, :length],
-            pixel_values=inputs["pixel_values"][i : i + 1],
-        )
+        ids, pixels = inputs["input_ids"][i : i + 1, :length], inputs["pixel_values"][i : i + 1]
+        single = model(input_ids=ids, pixel_values=pixels, output_spikes=True)
         torch.testing.assert_close(single.pooler_output[0], batched.pooler_output[i], atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(single.snn_firing_rates[0], batched.snn_firing_rates[i])
+        for alone, together in zip(single.snn_spikes, batched.snn_spikes):
+            assert torch.equal(alone[:, 0], together[:, i])
+        torch.testing.assert_close(model(input_ids=ids).text_embeds[0], text_only.text_embeds[i], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(model(pixel_values=pixels).image_embeds[0], image_only.image_embeds[i], atol=1e-5, rtol=1e-4)
 
 
 def test_eager_equals_sdpa(config):
@@ -98,6 +114,9 @@ def test_eager_equals_sdpa(config):
     model.set_attn_implementation("eager")
     eager = model(**inputs).last_hidden_state
     torch.testing.assert_close(sdpa, eager, atol=1e-5, rtol=1e-4)
+    model.set_attn_implementation("sdpa")
+    with pytest.raises(ValueError, match="output_attentions needs eager attention"):
+        model(**inputs, output_attentions=True)
 
 
 def test_gradients_reach_cnn_snn_and_fusion(config):
@@ -152,15 +171,20 @@ def test_similar_input_mode_uses_other_images(config):
 
 def test_summary_ratio_switch():
     inputs = random_inputs()
-    with_ratio = seeded_model(tiny_config(summary_ratio_init=0.0))
-    without_spikes = seeded_model(tiny_config(summary_ratio_init=0.0))
-    # r = 0 removes the SNN's contribution entirely; the ablation (no ratio) adds W rate(S) in full.
-    with_ratio.summary_ratio.spike_projection.weight.data.normal_()
-    out_zero_ratio = with_ratio(**inputs).last_hidden_state
-    torch.testing.assert_close(out_zero_ratio, without_spikes(**inputs).last_hidden_state)
+    with_ratio = calibrated(seeded_model(tiny_config(summary_ratio_init=0.0)), inputs)
     ablation = seeded_model(tiny_config(use_summary_ratio=False))
     ablation.load_state_dict(with_ratio.state_dict())
-    assert not torch.allclose(ablation(**inputs).last_hidden_state, out_zero_ratio)
+    ablation.eval()
+    no_snn = with_ratio(**inputs).last_hidden_state  # r = 0 removes the SNN's contribution
+    with_ratio.summary_ratio.spike_projection.weight.data.zero_()
+    with_ratio.summary_ratio.spike_projection.bias.data.zero_()
+    torch.testing.assert_close(with_ratio(**inputs).last_hidden_state, no_snn)  # ... as W = 0 does
+    with_ratio.load_state_dict(ablation.state_dict())
+    with_ratio.summary_ratio.ratio.data.fill_(1.0)  # r = 1 is the ablation V = F_ann + W rate(S)
+    torch.testing.assert_close(with_ratio(**inputs).last_hidden_state, ablation(**inputs).last_hidden_state)
+    with_ratio.summary_ratio.ratio.data.fill_(0.5)
+    half = with_ratio(**inputs).last_hidden_state
+    assert not torch.allclose(half, no_snn) and not torch.allclose(half, ablation(**inputs).last_hidden_state)
     assert with_ratio.summary_ratio.ratio.shape == (32,)
 
 
@@ -188,15 +212,49 @@ def test_save_and_load(config, tmp_path):
 
 
 def test_fresh_init_is_complete(config, tmp_path):
-    """Every tensor a head adds is initialised when loading a base checkpoint (no garbage from the meta device)."""
+    """Tensors missing from a checkpoint get their real init after meta-device loading, not leftover memory."""
+    from safetensors.torch import load_file, save_file
+
     seeded_model(config).save_pretrained(tmp_path)
-    qa = AshNetsForQuestionAnswering.from_pretrained(tmp_path, id2label={0: "a", 1: "b"})
-    for name, tensor in qa.state_dict().items():
+    weights = load_file(tmp_path / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if k.startswith("pooler.")}  # drop CNN, SNN, fusion and embeddings
+    save_file(kept, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    loaded = AshNetsForQuestionAnswering.from_pretrained(tmp_path, id2label={0: "a", 1: "b"}, snn_num_layers=3)
+    for name, tensor in loaded.state_dict().items():
         assert torch.isfinite(tensor.float()).all(), name
-    weight = qa.vqa_classifier[0].weight
-    assert 0.01 < weight.std() < 0.03  # normal(0, initializer_range)
-    tdbn = qa.ashnets.snn.blocks[0].norm
-    torch.testing.assert_close(tdbn.weight, torch.full_like(tdbn.weight, config.snn_tdbn_alpha * config.snn_v_threshold))
+    for block in loaded.ashnets.snn.blocks:
+        norm = block.norm
+        torch.testing.assert_close(norm.weight, torch.full_like(norm.weight, config.snn_tdbn_alpha * config.snn_v_threshold))
+        assert norm.bias.eq(0).all() and norm.running_mean.eq(0).all() and norm.running_var.eq(1).all()
+        assert int(norm.num_batches_tracked) == 0
+        assert 0.5 < block.linear.weight.std() * block.linear.in_features**0.5 < 1.5
+    torch.testing.assert_close(loaded.ashnets.summary_ratio.ratio, torch.full((32,), config.summary_ratio_init))
+    bn = loaded.ashnets.visual_encoder.backbone.embedder.embedder.normalization
+    assert bn.running_var.eq(1).all() and bn.weight.eq(1).all()
+    assert 0.01 < loaded.vqa_classifier[0].weight.std() < 0.03  # normal(0, initializer_range)
+    torch.testing.assert_close(
+        loaded.ashnets.text_embeddings.position_ids, torch.arange(config.max_position_embeddings)[None]
+    )
+
+
+def test_visual_grid_rounds_up_like_the_cnn():
+    for image_size, pool, side in [(100, 1, 4), (224, 2, 4), (96, 2, 2), (64, 1, 2)]:
+        config = tiny_config(image_size=image_size, visual_pool_size=pool)
+        assert config.visual_grid_size == side
+        output = seeded_model(config)(pixel_values=torch.randn(1, 3, image_size, image_size))
+        assert output.num_visual_tokens == side * side
+
+
+def test_heads_pass_snn_arguments_and_reject_unknown_ones():
+    model = seeded_model(tiny_config(id2label={0: "a", 1: "b"}), AshNetsForQuestionAnswering)
+    inputs = random_inputs(batch=4)
+    calibrated(model.ashnets, inputs)
+    repeat = model(**inputs, snn_input_mode="repeat").snn_firing_rates
+    assert not torch.equal(model(**inputs, snn_input_mode="similar").snn_firing_rates, repeat)
+    with pytest.raises(TypeError, match="snn_input_mod"):
+        model(**inputs, snn_input_mod="similar")
+    with pytest.raises(ValueError, match="Unknown SNN input mode 'simlar'"):
+        model(**{k: v[:1] for k, v in inputs.items()}, snn_input_mode="simlar")  # checked even for one image
 
 
 def test_question_answering_loss_and_label_errors():
@@ -249,4 +307,7 @@ def test_parameter_counts_of_presets():
 
     with torch.device("meta"):
         tiny = AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny"))
-    assert 4e6 < sum(p.numel() for p in tiny.parameters()) < 8e6
+        base = AshNetsModel(AshNetsConfig.from_preset("ashnets-base"))
+    assert sum(p.numel() for p in tiny.parameters()) == 5_683_872
+    assert sum(p.numel() for p in base.parameters()) == 171_390_016  # ResNet-152 + BERT-base-sized fusion
+    assert sum(p.numel() for p in base.visual_encoder.parameters()) == 59_717_440

@@ -55,6 +55,39 @@ def test_transparency_is_composited_on_white():
     torch.testing.assert_close(pixels, torch.ones(1, 3, 8, 8))
 
 
+def test_transparent_palette_is_composited_on_white():
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    palette = rgba.convert("P")  # an RGBA palette, no "transparency" key
+    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False, resample=0)(palette)["pixel_values"]
+    torch.testing.assert_close(pixels[0, :, 4, 4], torch.ones(3))  # transparent red -> white
+    torch.testing.assert_close(pixels[0, :, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_channels_first_tensors_even_when_tiny():
+    red = torch.zeros(3, 4, 4, dtype=torch.uint8)
+    red[0] = 255
+    pixels = AshNetsImageProcessor(size={"height": 4, "width": 4}, do_normalize=False)(red)["pixel_values"]
+    torch.testing.assert_close(pixels[0, :, 1, 1], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_raising_the_pixel_limit_above_pil_default(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(path)
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, 1_000  # 1,600 pixels: over PIL's limit, under 2x
+    try:
+        pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, max_image_pixels=10_000)(str(path))["pixel_values"]
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    assert pixels.shape == (1, 3, 8, 8)
+
+
+def test_tokenizer_arguments_reach_the_tokenizer(processor):
+    plain = processor(text="is it red?", add_special_tokens=False, return_token_type_ids=False)
+    assert "token_type_ids" not in plain
+    assert plain["input_ids"][0, 0] != 101  # no [CLS]
+
+
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     array = np.full((16, 16), 65535 // 2, dtype=np.uint16)
     path = tmp_path / "depth.png"
@@ -64,6 +97,9 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     pixels = processor(str(path))["pixel_values"]
     torch.testing.assert_close(pixels, torch.full((1, 3, 16, 16), 128 / 255), atol=2 / 255, rtol=0)
     torch.testing.assert_close(processor(array)["pixel_values"], pixels)
+    low = np.full((16, 16), 200, dtype=np.uint16)  # a dark 16-bit value stays dark for file and array alike
+    Image.fromarray(low).save(tmp_path / "dark.png")
+    torch.testing.assert_close(processor(str(tmp_path / "dark.png"))["pixel_values"], processor(low)["pixel_values"])
 
 
 def test_array_tensor_bytes_and_path_inputs_agree(photo, tmp_path):
