@@ -1,10 +1,12 @@
 """ASH-Nets configuration: one dataclass for the CNN, the SNN, the summary ratio and the fusion transformer."""
 
+import math
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, ResNetConfig
 
 
-__all__ = ["AshNetsConfig", "ASHNETS_AUTO_MAP", "RESNET_BACKBONES"]
+__all__ = ["AshNetsConfig", "ASHNETS_AUTO_MAP", "PROCESSOR_CODE_FILES", "RESNET_BACKBONES"]
 
 # Depths and block types of the ResNet family (He et al. 2016), as transformers' ResNetConfig spells them.
 RESNET_BACKBONES = {
@@ -29,6 +31,14 @@ ASHNETS_AUTO_MAP = {
     },
     "AutoProcessor": "processing_ashnets.AshNetsProcessor",
 }
+# The files behind the AutoProcessor / AutoImageProcessor entries above (and what they import), which every saved
+# folder carries so that those entries resolve.
+PROCESSOR_CODE_FILES = (
+    "processing_ashnets.py",
+    "image_processing_ashnets.py",
+    "image_inputs.py",
+    "configuration_ashnets.py",
+)
 
 _PRESETS = {
     # The paper's model: ResNet-152, T = 10, BERT-base fusion (PAPERS.md section 2).
@@ -177,7 +187,7 @@ class AshNetsConfig(PreTrainedConfig):
     def visual_grid_size(self) -> int:
         """Side of the visual token grid for `image_size` inputs: the ResNet's five stride-2 steps and the optional
         pool all round up (padding, `ceil_mode`)."""
-        return -(-(-(-self.image_size // 32)) // self.visual_pool_size)
+        return math.ceil(math.ceil(self.image_size / 32) / self.visual_pool_size)
 
     @property
     def num_visual_tokens(self) -> int:

@@ -65,6 +65,8 @@ def _check_size(size: tuple[int, int], max_pixels: int, what: str) -> None:
 def _array_to_image(array: np.ndarray, channels_first: bool = False) -> Image.Image:
     """channels_first: torch tensors are CHW by convention, numpy arrays HWC; an array whose preferred layout
     does not fit (no 1/3/4 channels there) is read the other way."""
+    if 0 in array.shape:
+        raise ValueError(f"The image array has zero size (shape {tuple(array.shape)}).")
     if array.ndim == 3:
         first, last = array.shape[0] in (1, 3, 4), array.shape[-1] in (1, 3, 4)
         if first and (channels_first or not last):
@@ -112,18 +114,11 @@ def to_rgb_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Ima
     """Any accepted image input -> a decoded 8-bit RGB PIL image. Transparent pixels are composited on white."""
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
         image = _open(image if not isinstance(image, memoryview) else image.tobytes(), max_pixels)
-    elif isinstance(image, Image.Image):
-        _check_size(image.size, max_pixels, _describe(image))
     elif hasattr(image, "detach") and hasattr(image, "cpu"):  # torch.Tensor, without importing torch here
-        array = image.detach().cpu().numpy()
-        if 0 in array.shape:
-            raise ValueError(f"The image tensor has zero size (shape {tuple(array.shape)}).")
-        image = _array_to_image(array, channels_first=True)
+        image = _array_to_image(image.detach().cpu().numpy(), channels_first=True)
     elif isinstance(image, np.ndarray):
-        if 0 in image.shape:
-            raise ValueError(f"The image array has zero size (shape {image.shape}).")
         image = _array_to_image(image)
-    else:
+    elif not isinstance(image, Image.Image):
         raise TypeError(
             f"Unsupported image type {type(image).__name__}: pass a path, encoded bytes, a PIL image, "
             "a numpy array or a torch tensor."

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
-from .configuration_ashnets import AshNetsConfig
+from .configuration_ashnets import PROCESSOR_CODE_FILES, AshNetsConfig
 from .fusion_transformer import (
     AshNetsEncoder,
     AshNetsLayer,
@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
-# The processor's code, saved with every model so that a folder's auto_map entries for processors resolve.
-PROCESSOR_CODE_FILES = ("processing_ashnets.py", "image_processing_ashnets.py", "image_inputs.py")
 
 
 @dataclass

@@ -7,12 +7,12 @@ import sys
 
 from transformers import BatchFeature, ProcessorMixin
 
+from .configuration_ashnets import ASHNETS_AUTO_MAP, PROCESSOR_CODE_FILES
 from .image_inputs import flatten_image_batch
 
 
 __all__ = ["AshNetsProcessor"]
 
-_CODE_FILES = ("processing_ashnets.py", "image_processing_ashnets.py", "image_inputs.py")
 # Call arguments that belong to the tokenizer; everything else goes to the image processor.
 _TEXT_KWARGS = {
     "add_special_tokens", "padding", "truncation", "max_length", "stride", "pad_to_multiple_of", "padding_side",
@@ -35,6 +35,7 @@ class AshNetsProcessor(ProcessorMixin):
         """images: one image, a list, or a list of NLVR2 pairs; text: a string or a list of strings."""
         if images is None and text is None:
             raise ValueError("Pass images, text or both.")
+        text_options = {key: kwargs.pop(key) for key in list(kwargs) if key in _TEXT_KWARGS}
         data = {}
         if text is not None:
             texts = [text] if isinstance(text, str) else text
@@ -53,12 +54,8 @@ class AshNetsProcessor(ProcessorMixin):
                         f"Batch sizes differ: {len(texts)} texts but {num_samples} images (or image pairs); "
                         "pass one image (or one pair) per text."
                     )
-            text_kwargs = {"padding": "longest", "truncation": True, "max_length": self.max_text_length}
-            text_kwargs.update({key: kwargs.pop(key) for key in list(kwargs) if key in _TEXT_KWARGS})
+            text_kwargs = {"padding": "longest", "truncation": True, "max_length": self.max_text_length, **text_options}
             data.update(self.tokenizer(list(texts), return_tensors=return_tensors, **text_kwargs))
-        else:
-            for key in [key for key in kwargs if key in _TEXT_KWARGS]:
-                kwargs.pop(key)
         if images is not None:
             data.update(self.image_processor(images, return_tensors=return_tensors, **kwargs))
         return BatchFeature(data, tensor_type=return_tensors)
@@ -72,22 +69,13 @@ class AshNetsProcessor(ProcessorMixin):
             os.path.dirname(os.path.abspath(sys.modules[type(obj).__module__].__file__))
             for obj in (self, self.image_processor)
         }
-        for name in _CODE_FILES:
+        for name in PROCESSOR_CODE_FILES:
             source = next((os.path.join(f, name) for f in folders if os.path.isfile(os.path.join(f, name))), None)
             if source is None:
                 raise FileNotFoundError(f"Cannot find {name} next to the processor code in {sorted(folders)}.")
             if os.path.abspath(source) != os.path.abspath(os.path.join(save_directory, name)):
                 shutil.copyfile(source, os.path.join(save_directory, name))
-        _add_auto_map(
-            os.path.join(save_directory, "processor_config.json"),
-            {
-                "AutoProcessor": "processing_ashnets.AshNetsProcessor",
-                "AutoImageProcessor": {
-                    "pil": "image_processing_ashnets.AshNetsImageProcessor",
-                    "torchvision": "image_processing_ashnets.AshNetsImageProcessorTorchvision",
-                },
-            },
-        )
+        _add_auto_map(os.path.join(save_directory, "processor_config.json"), ASHNETS_AUTO_MAP)
         return result
 
 
