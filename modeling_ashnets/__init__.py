@@ -5,17 +5,25 @@ from transformers import (
     AutoImageProcessor,
     AutoModel,
     AutoModelForVisualQuestionAnswering,
+    AutoModelForZeroShotImageClassification,
     AutoProcessor,
 )
 
 from .configuration_ashnets import AshNetsConfig
 from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
 from .modeling_ashnets import (
+    ENTAILMENT_LABELS,
+    NLVR2_LABELS,
+    AshNetsClassificationOutput,
+    AshNetsForEntailment,
+    AshNetsForImagesAndTextClassification,
     AshNetsForQuestionAnswering,
+    AshNetsForRetrieval,
     AshNetsModel,
     AshNetsModelOutput,
     AshNetsPreTrainedModel,
     AshNetsQuestionAnsweringOutput,
+    AshNetsRetrievalOutput,
 )
 from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
 from .processing_ashnets import AshNetsProcessor
@@ -24,8 +32,14 @@ from .processing_ashnets import AshNetsProcessor
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ENTAILMENT_LABELS",
+    "NLVR2_LABELS",
+    "AshNetsClassificationOutput",
     "AshNetsConfig",
+    "AshNetsForEntailment",
+    "AshNetsForImagesAndTextClassification",
     "AshNetsForQuestionAnswering",
+    "AshNetsForRetrieval",
     "AshNetsImageProcessor",
     "AshNetsImageProcessorTorchvision",
     "AshNetsModel",
@@ -33,6 +47,7 @@ __all__ = [
     "AshNetsPreTrainedModel",
     "AshNetsProcessor",
     "AshNetsQuestionAnsweringOutput",
+    "AshNetsRetrievalOutput",
     "init_backbone_from_resnet",
     "init_fusion_from_bert",
 ]
@@ -47,11 +62,13 @@ def _register_auto_classes():
         image_processor_classes={"pil": AshNetsImageProcessor, "torchvision": AshNetsImageProcessorTorchvision},
         exist_ok=True,
     )
+    AutoModelForZeroShotImageClassification.register(AshNetsConfig, AshNetsForRetrieval, exist_ok=True)
     AutoProcessor.register(AshNetsConfig, AshNetsProcessor, exist_ok=True)
     # Model and config classes copy their code into every folder that save_pretrained writes.
     AshNetsConfig.register_for_auto_class()
     AshNetsModel.register_for_auto_class("AutoModel")
     AshNetsForQuestionAnswering.register_for_auto_class("AutoModelForVisualQuestionAnswering")
+    AshNetsForRetrieval.register_for_auto_class("AutoModelForZeroShotImageClassification")
 
 
 _register_auto_classes()

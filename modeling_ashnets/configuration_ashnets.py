@@ -25,6 +25,7 @@ ASHNETS_AUTO_MAP = {
     "AutoConfig": "configuration_ashnets.AshNetsConfig",
     "AutoModel": "modeling_ashnets.AshNetsModel",
     "AutoModelForVisualQuestionAnswering": "modeling_ashnets.AshNetsForQuestionAnswering",
+    "AutoModelForZeroShotImageClassification": "modeling_ashnets.AshNetsForRetrieval",
     "AutoImageProcessor": {
         "pil": "image_processing_ashnets.AshNetsImageProcessor",
         "torchvision": "image_processing_ashnets.AshNetsImageProcessorTorchvision",
@@ -115,6 +116,8 @@ class AshNetsConfig(PreTrainedConfig):
         summary_ratio_init (`float`, defaults to 0.1): initial value of every channel of `r` (>= 0).
         projection_dim (`int`, defaults to 256): size of the text and image embeddings used for contrastive
             learning and retrieval.
+        logit_scale_init_value (`float`, defaults to 2.6592): initial log of the learned contrastive temperature's
+            inverse (CLIP's log(1 / 0.07)); the retrieval head's `logits_per_image` are scaled by its exponential.
     """
 
     model_type = "ashnets"
@@ -154,6 +157,7 @@ class AshNetsConfig(PreTrainedConfig):
     use_summary_ratio: bool = True
     summary_ratio_init: float | int = 0.1
     projection_dim: int = 256
+    logit_scale_init_value: float | int = 2.6592
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict):
@@ -185,9 +189,17 @@ class AshNetsConfig(PreTrainedConfig):
 
     @property
     def visual_grid_size(self) -> int:
-        """Side of the visual token grid for `image_size` inputs: the ResNet's five stride-2 steps and the optional
-        pool all round up (padding, `ceil_mode`)."""
-        return math.ceil(math.ceil(self.image_size / 32) / self.visual_pool_size)
+        """Side of the visual token grid for `image_size` inputs: the ResNet's stride-2 steps and the optional pool
+        all round up (padding, `ceil_mode`)."""
+        return math.ceil(math.ceil(self.image_size / self.backbone_stride) / self.visual_pool_size)
+
+    @property
+    def backbone_stride(self) -> int:
+        """Total stride of the CNN: 4 for the stem (conv + max-pool), 2 for every stage after the first (and for the
+        first when it downsamples). 32 for the four-stage ResNets."""
+        stages = len(self.backbone_config.hidden_sizes)
+        first = 2 if getattr(self.backbone_config, "downsample_in_first_stage", False) else 1
+        return 4 * first * 2 ** (stages - 1)
 
     @property
     def num_visual_tokens(self) -> int:

@@ -33,11 +33,20 @@ __all__ = [
     "AshNetsPreTrainedModel",
     "AshNetsModel",
     "AshNetsForQuestionAnswering",
+    "AshNetsForRetrieval",
+    "AshNetsForEntailment",
+    "AshNetsForImagesAndTextClassification",
     "AshNetsModelOutput",
+    "AshNetsClassificationOutput",
     "AshNetsQuestionAnsweringOutput",
+    "AshNetsRetrievalOutput",
+    "ENTAILMENT_LABELS",
+    "NLVR2_LABELS",
 ]
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
+ENTAILMENT_LABELS = ("entailment", "neutral", "contradiction")  # SNLI-VE's classes, in its label order
+NLVR2_LABELS = ("False", "True")
 
 
 @dataclass
@@ -67,10 +76,12 @@ class AshNetsModelOutput(ModelOutput):
 
 
 @dataclass
-class AshNetsQuestionAnsweringOutput(ModelOutput):
+class AshNetsClassificationOutput(ModelOutput):
     r"""
-    loss: BCE of the logits against the soft answer scores (times the number of answers, as ViLT), with labels.
-    logits (`(batch, num_labels)`): one score per answer of `config.id2label`.
+    loss: cross-entropy of the logits against the class labels, when labels are given.
+    logits (`(batch, num_labels)`): one score per class of `config.id2label`.
+    snn_firing_rates (`(batch, snn_num_layers)`): mean firing rate of each spiking block (averaged over the images
+        of a sample where it has several).
     """
 
     loss: torch.Tensor | None = None
@@ -79,6 +90,34 @@ class AshNetsQuestionAnsweringOutput(ModelOutput):
     num_visual_tokens: int | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class AshNetsQuestionAnsweringOutput(AshNetsClassificationOutput):
+    r"""
+    loss: BCE of the logits against the soft answer scores (times the number of answers, as ViLT), with labels.
+    logits (`(batch, num_labels)`): one score per answer of `config.id2label`.
+    """
+
+
+@dataclass
+class AshNetsRetrievalOutput(ModelOutput):
+    r"""
+    loss: image-text contrastive loss plus image-text matching loss on hard negatives (`return_loss=True`).
+    logits_per_image (`(num_images, num_texts)`): scaled cosine similarities (ITC), as CLIP's.
+    logits_per_text (`(num_texts, num_images)`): their transpose.
+    text_embeds (`(num_texts, projection_dim)`), image_embeds (`(num_images, projection_dim)`): L2-normalised.
+    itm_logits (`(3 * batch, 2)`): matching logits of the positive pairs, then the hard negatives (with the loss).
+    snn_firing_rates (`(num_images, snn_num_layers)`): firing rates of the image pass.
+    """
+
+    loss: torch.Tensor | None = None
+    logits_per_image: torch.Tensor | None = None
+    logits_per_text: torch.Tensor | None = None
+    text_embeds: torch.Tensor | None = None
+    image_embeds: torch.Tensor | None = None
+    itm_logits: torch.Tensor | None = None
+    snn_firing_rates: torch.Tensor | None = None
 
 
 class AshNetsSummaryRatio(nn.Module):
@@ -131,6 +170,8 @@ class AshNetsPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, AshNetsSummaryRatio):
             init.constant_(module.ratio, float(self.config.summary_ratio_init))
+        elif isinstance(module, AshNetsForRetrieval):
+            init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
         elif isinstance(module, AshNetsTextEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).unsqueeze(0))
         else:
@@ -340,13 +381,7 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ashnets = AshNetsModel(config)
-        hidden = config.hidden_size
-        self.vqa_classifier = nn.Sequential(
-            nn.Linear(hidden, hidden * 2),
-            nn.GELU(),
-            nn.LayerNorm(hidden * 2, eps=config.layer_norm_eps),
-            nn.Linear(hidden * 2, config.num_labels),
-        )
+        self.vqa_classifier = classifier_head(config, config.hidden_size)
         self.post_init()
 
     def forward(
@@ -385,14 +420,7 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         if labels is not None:
             targets = soft_answer_targets(labels, logits.shape[0], self.num_labels).to(logits.dtype)
             loss = nn.functional.binary_cross_entropy_with_logits(logits, targets) * self.num_labels
-        output = AshNetsQuestionAnsweringOutput(
-            loss=loss,
-            logits=logits,
-            snn_firing_rates=outputs.snn_firing_rates,
-            num_visual_tokens=outputs.num_visual_tokens,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
+        output = AshNetsQuestionAnsweringOutput(loss=loss, logits=logits, **_passed_on(outputs))
         return output if return_dict else output.to_tuple()
 
 
@@ -417,3 +445,286 @@ def soft_answer_targets(labels: torch.Tensor, batch_size: int, num_labels: int) 
     if not torch.isfinite(labels).all() or labels.min() < 0 or labels.max() > 1:
         raise ValueError("Soft answer scores must be finite and lie in [0, 1].")
     return labels
+
+
+def class_labels(labels: torch.Tensor, batch_size: int, num_labels: int) -> torch.Tensor:
+    """Validate single-label classification targets: integer class ids of shape (batch,) in [0, num_labels)."""
+    if labels.dim() != 1 or labels.shape[0] != batch_size:
+        raise ValueError(f"labels must have shape ({batch_size},), one class id per sample, got {tuple(labels.shape)}.")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.is_complex():
+        raise ValueError(f"labels must be integer class ids, got {labels.dtype}.")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+        raise ValueError(
+            f"Class ids must lie in [0, {num_labels}), got values from {int(labels.min())} to {int(labels.max())}."
+        )
+    return labels.long()
+
+
+def classifier_head(config: AshNetsConfig, in_features: int) -> nn.Sequential:
+    """The task MLP on pooled states (ViLT's): Linear(in, 2h) - GELU - LayerNorm - Linear(2h, num_labels)."""
+    hidden = config.hidden_size * 2
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.GELU(),
+        nn.LayerNorm(hidden, eps=config.layer_norm_eps),
+        nn.Linear(hidden, config.num_labels),
+    )
+
+
+def _passed_on(outputs: AshNetsModelOutput) -> dict:
+    """The base model's outputs that every task head hands on unchanged."""
+    return {
+        "snn_firing_rates": outputs.snn_firing_rates,
+        "num_visual_tokens": outputs.num_visual_tokens,
+        "hidden_states": outputs.hidden_states,
+        "attentions": outputs.attentions,
+    }
+
+
+def _default_class_names(config: AshNetsConfig, names: tuple[str, ...]) -> None:
+    """Give a config that still has transformers' placeholder labels (LABEL_0, ...) the task's class names."""
+    placeholder = all(label == f"LABEL_{index}" for index, label in config.id2label.items())
+    if placeholder:
+        config.id2label = dict(enumerate(names))
+        config.label2id = {name: index for index, name in enumerate(names)}
+    elif config.num_labels != len(names):
+        raise ValueError(f"This head has {len(names)} classes {names}, but config.id2label has {config.num_labels}.")
+
+
+class AshNetsForEntailment(AshNetsPreTrainedModel):
+    """Visual entailment (SNLI-VE): does the image (premise) entail, leave open or contradict the text (hypothesis)?
+    A 3-way classifier on the pooled `[CLS]` of the fused pair."""
+
+    def __init__(self, config: AshNetsConfig):
+        _default_class_names(config, ENTAILMENT_LABELS)
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ashnets = AshNetsModel(config)
+        self.classifier = classifier_head(config, config.hidden_size)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        snn_input_mode: str | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> AshNetsClassificationOutput | tuple:
+        r"""
+        labels (`(batch,)` int): class ids of `config.id2label` (entailment 0, neutral 1, contradiction 2).
+        """
+        if input_ids is None or pixel_values is None:
+            raise ValueError("Visual entailment needs both input_ids (the hypothesis) and pixel_values (the premise).")
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.ashnets(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            pixel_values=pixel_values,
+            snn_input_mode=snn_input_mode,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooler_output)
+        loss = None
+        if labels is not None:
+            targets = class_labels(labels, logits.shape[0], self.num_labels)
+            loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
+        output = AshNetsClassificationOutput(loss=loss, logits=logits, **_passed_on(outputs))
+        return output if return_dict else output.to_tuple()
+
+
+class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
+    """NLVR2: is one statement true of a pair of images? Each (statement, image) pair is fused separately, the two
+    pooled `[CLS]` states are concatenated and classified (ViLT's pair method)."""
+
+    num_images = 2
+
+    def __init__(self, config: AshNetsConfig):
+        _default_class_names(config, NLVR2_LABELS)
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ashnets = AshNetsModel(config)
+        self.classifier = classifier_head(config, config.hidden_size * self.num_images)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        snn_input_mode: str | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> AshNetsClassificationOutput | tuple:
+        r"""
+        pixel_values (`(batch, 2, channels, height, width)`): the left and right image of each sample (the
+            AshNetsProcessor gives this shape for `images=[[left, right], ...]`).
+        labels (`(batch,)` int): 1 when the statement is true of the pair, 0 when false.
+        hidden_states / attentions: those of the fused passes, the left images' samples first, then the right's.
+        """
+        if input_ids is None or pixel_values is None:
+            raise ValueError("NLVR2 needs both input_ids (the statement) and pixel_values (two images per sample).")
+        if pixel_values.dim() != 5 or pixel_values.shape[1] != self.num_images:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {self.num_images}, channels, height, width), one pair of images "
+                f"per statement, got {tuple(pixel_values.shape)}."
+            )
+        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"Batch sizes differ: input_ids {tuple(input_ids.shape)} but {pixel_values.shape[0]} image pairs."
+            )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        batch_size = input_ids.shape[0]
+
+        def both(tensor):  # the text of each sample, once for each of its images
+            return None if tensor is None else tensor.repeat(self.num_images, 1)
+
+        outputs = self.ashnets(
+            input_ids=both(input_ids),
+            attention_mask=both(attention_mask),
+            token_type_ids=both(token_type_ids),
+            pixel_values=pixel_values.transpose(0, 1).flatten(0, 1),
+            snn_input_mode=snn_input_mode,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        pooled = outputs.pooler_output.view(self.num_images, batch_size, -1)
+        logits = self.classifier(torch.cat(tuple(pooled), dim=-1))
+        loss = None
+        if labels is not None:
+            targets = class_labels(labels, batch_size, self.num_labels)
+            loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
+        passed_on = _passed_on(outputs)
+        passed_on["snn_firing_rates"] = outputs.snn_firing_rates.view(self.num_images, batch_size, -1).mean(dim=0)
+        output = AshNetsClassificationOutput(loss=loss, logits=logits, **passed_on)
+        return output if return_dict else output.to_tuple()
+
+
+class AshNetsForRetrieval(AshNetsPreTrainedModel):
+    """Image-text retrieval: contrastive similarities (ITC) rank the candidates, an image-text matching head (ITM)
+    re-ranks the best of them. `logits_per_image` make transformers' zero-shot-image-classification pipeline work.
+
+    Training (`return_loss=True`, pairs `(text_i, image_i)`): symmetric InfoNCE, plus ITM on the positive pairs and
+    one hard negative text per image and image per text, sampled by ITC similarity. Pairs whose texts are identical
+    count as positives of each other in both losses (captions repeat in small data sets).
+    """
+
+    def __init__(self, config: AshNetsConfig):
+        super().__init__(config)
+        self.ashnets = AshNetsModel(config)
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.itm_head = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        snn_input_mode: str | None = None,
+        return_dict: bool | None = None,
+    ) -> AshNetsRetrievalOutput | tuple:
+        r"""
+        input_ids (`(num_texts, length)`) and pixel_values (`(num_images, channels, height, width)`): any numbers of
+            texts and images; with `return_loss=True`, as many of each, text i describing image i.
+        """
+        if input_ids is None or pixel_values is None:
+            raise ValueError("Retrieval scores texts against images: pass both input_ids and pixel_values.")
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        image_outputs = self.ashnets(pixel_values=pixel_values, snn_input_mode=snn_input_mode, return_dict=True)
+        text_outputs = self.ashnets(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+        )
+        image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
+        logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
+        loss = itm_logits = None
+        if return_loss:
+            if input_ids.shape[0] != pixel_values.shape[0]:
+                raise ValueError(
+                    f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
+                )
+            positives = self._positive_pairs(input_ids, attention_mask)
+            loss, itm_logits = self._losses(
+                logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, snn_input_mode
+            )
+        output = AshNetsRetrievalOutput(
+            loss=loss,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_image.t(),
+            text_embeds=text_embeds,
+            image_embeds=image_embeds,
+            itm_logits=itm_logits,
+            snn_firing_rates=image_outputs.snn_firing_rates,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def match_logits(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        snn_input_mode: str | None = None,
+    ) -> torch.Tensor:
+        """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking."""
+        fused = self.ashnets(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            pixel_values=pixel_values,
+            snn_input_mode=snn_input_mode,
+            return_dict=True,
+        )
+        return self.itm_head(fused.pooler_output)
+
+    @staticmethod
+    def _positive_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(batch, batch) bool: pair (i, j) is a positive when text i and text j are the same tokens."""
+        tokens = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -1)
+        return (tokens[:, None, :] == tokens[None, :, :]).all(dim=-1)
+
+    def _losses(self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, mode):
+        targets = positives.to(logits_per_image.dtype)
+        targets = targets / targets.sum(dim=1, keepdim=True)
+        cross_entropy = nn.functional.cross_entropy
+        itc_loss = (cross_entropy(logits_per_image, targets) + cross_entropy(logits_per_image.t(), targets)) / 2
+
+        # Hard negatives: sample in proportion to the softmaxed similarity among the non-positive candidates.
+        batch_size = input_ids.shape[0]
+        with torch.no_grad():
+            weights = logits_per_image.float().softmax(dim=1).masked_fill(positives, 0) + 1e-12
+            weights_t = logits_per_image.t().float().softmax(dim=1).masked_fill(positives, 0) + 1e-12
+            has_negative = ~positives.all(dim=1)
+            negative_text = torch.multinomial(weights, 1).squeeze(1)  # for each image
+            negative_image = torch.multinomial(weights_t, 1).squeeze(1)  # for each text
+        rows = torch.arange(batch_size, device=input_ids.device)
+
+        def texts(index):
+            return {
+                "input_ids": input_ids[index],
+                "attention_mask": None if attention_mask is None else attention_mask[index],
+                "token_type_ids": None if token_type_ids is None else token_type_ids[index],
+            }
+
+        text_index = torch.cat([rows, negative_text, rows])
+        image_index = torch.cat([rows, rows, negative_image])
+        keep = torch.cat([torch.ones_like(has_negative), has_negative, has_negative])
+        itm_logits = self.match_logits(
+            pixel_values=pixel_values[image_index], snn_input_mode=mode, **texts(text_index)
+        )
+        itm_labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
+        itm_loss = cross_entropy(itm_logits[keep], itm_labels[keep])
+        return itc_loss + itm_loss, itm_logits

@@ -1,0 +1,104 @@
+"""The task heads: shapes, losses, label checks, zero-shot pipeline."""
+
+import pytest
+import torch
+
+from conftest import make_batch, tiny_config
+from modeling_ashnets import (
+    ENTAILMENT_LABELS,
+    AshNetsForEntailment,
+    AshNetsForImagesAndTextClassification,
+    AshNetsForRetrieval,
+)
+
+
+@pytest.fixture
+def texts_and_images(processor, easy_vqa_samples):
+    return make_batch(processor, easy_vqa_samples)
+
+
+def test_entailment_head_names_its_classes_and_checks_labels(texts_and_images):
+    torch.manual_seed(0)
+    model = AshNetsForEntailment(tiny_config())
+    assert model.config.id2label == dict(enumerate(ENTAILMENT_LABELS))
+    outputs = model(**texts_and_images, labels=torch.tensor([0, 1, 2, 0]))
+    assert outputs.logits.shape == (4, 3)
+    expected = torch.nn.functional.cross_entropy(outputs.logits, torch.tensor([0, 1, 2, 0]))
+    assert torch.allclose(outputs.loss, expected)
+    assert outputs.snn_firing_rates.shape == (4, 2)
+    with pytest.raises(ValueError, match=r"Class ids must lie in \[0, 3\)"):
+        model(**texts_and_images, labels=torch.tensor([0, 1, 3, 0]))
+    with pytest.raises(ValueError, match="must be integer class ids"):
+        model(**texts_and_images, labels=torch.tensor([0.0, 1.0, 2.0, 0.0]))
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        model(**texts_and_images, labels=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="3 classes"):
+        AshNetsForEntailment(tiny_config(id2label={0: "a", 1: "b"}))
+
+
+def test_nlvr2_head_fuses_each_image_of_a_pair(processor, easy_vqa_samples):
+    torch.manual_seed(0)
+    model = AshNetsForImagesAndTextClassification(tiny_config()).eval()
+    pairs = [[easy_vqa_samples[0][0], easy_vqa_samples[1][0]], [easy_vqa_samples[2][0], easy_vqa_samples[3][0]]]
+    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"])
+    assert inputs["pixel_values"].shape == (2, 2, 3, 64, 64)
+    with torch.no_grad():
+        outputs = model(**inputs, labels=torch.tensor([1, 0]))
+        swapped = model(**{**inputs, "pixel_values": inputs["pixel_values"].flip(1)})
+    assert outputs.logits.shape == (2, 2) and torch.isfinite(outputs.loss)
+    assert not torch.allclose(outputs.logits, swapped.logits)  # left and right are not interchangeable
+    # Each half of the classifier input is the pooled state of one (text, image) pass.
+    with torch.no_grad():
+        left = model.ashnets(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                             pixel_values=inputs["pixel_values"][:, 0]).pooler_output
+        right = model.ashnets(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                              pixel_values=inputs["pixel_values"][:, 1]).pooler_output
+    assert torch.allclose(model.classifier(torch.cat([left, right], -1)), outputs.logits, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(batch, 2, channels, height, width\)"):
+        model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"][:, 0])
+
+
+def test_retrieval_head_similarities_and_losses(processor, easy_vqa_samples):
+    torch.manual_seed(0)
+    model = AshNetsForRetrieval(tiny_config())
+    captions = ["a red circle", "a blue square", "a red circle", "a green triangle"]
+    inputs = processor(images=[s[0] for s in easy_vqa_samples], text=captions)
+    outputs = model(**inputs, return_loss=True)
+    assert outputs.logits_per_image.shape == (4, 4)
+    assert torch.allclose(outputs.logits_per_text, outputs.logits_per_image.t())
+    scale = model.logit_scale.exp()
+    assert torch.allclose(outputs.logits_per_image, scale * outputs.image_embeds @ outputs.text_embeds.t(), atol=1e-5)
+    assert outputs.itm_logits.shape == (12, 2) and torch.isfinite(outputs.loss)
+    outputs.loss.backward()
+    assert model.itm_head.weight.grad.abs().sum() > 0 and model.logit_scale.grad is not None
+    # Identical captions (0 and 2) are positives of each other: never sampled as hard negatives.
+    positives = model._positive_pairs(inputs["input_ids"], inputs["attention_mask"])
+    assert positives[0, 2] and positives[2, 0] and not positives[0, 1]
+    # Any numbers of texts and images without a loss; a loss needs pairs.
+    one_image = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                      pixel_values=inputs["pixel_values"][:1])
+    assert one_image.logits_per_image.shape == (1, 4)
+    with pytest.raises(ValueError, match="matched pairs"):
+        model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"][:2], return_loss=True)
+
+
+def test_zero_shot_pipeline_runs_on_the_retrieval_head(tmp_path, processor, easy_vqa_samples):
+    from transformers import pipeline
+
+    torch.manual_seed(0)
+    model = AshNetsForRetrieval(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    classifier = pipeline("zero-shot-image-classification", model=str(tmp_path), image_processor=processor.image_processor,
+                          tokenizer=processor.tokenizer)
+    labels = ["circle", "rectangle", "triangle"]
+    results = classifier(easy_vqa_samples[0][0], candidate_labels=labels)
+    assert sorted(r["label"] for r in results) == labels
+    assert sum(r["score"] for r in results) == pytest.approx(1.0, abs=1e-4)
+    # The same scores as the head's own logits_per_image.
+    texts = processor(text=[f"This is a photo of {label}." for label in labels])
+    pixels = processor(images=[easy_vqa_samples[0][0]])["pixel_values"]
+    with torch.no_grad():
+        expected = model(**texts, pixel_values=pixels).logits_per_image.softmax(-1)[0]
+    by_label = {r["label"]: r["score"] for r in results}
+    assert [by_label[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-4)
