@@ -1,0 +1,156 @@
+"""Rows of a task's data set -> model inputs, with bad samples reported and dropped instead of crashing a run.
+
+Why: real data sets have missing files, truncated JPEGs and empty captions. A training run over a stream must not die
+on one of them, and nothing should be dropped silently: every skipped sample comes back in `batch["skipped"]` with
+the image path (or row) and the reason, and the training loop counts them. Columns the model does not take (the human
+answers, question types, ids) travel alongside in `batch["meta"]` for the evaluation.
+"""
+
+import io
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from ..image_inputs import to_rgb_image
+
+
+__all__ = ["TASK_COLUMNS", "AshNetsCollator", "SkippedSample", "decode_image_cell"]
+
+# The image column and the text column of each task's rows (see the loaders of this package).
+TASK_COLUMNS = {
+    "vqa": ("image", "question"),
+    "retrieval": ("image", "caption"),
+    "entailment": ("image", "hypothesis"),
+    "nlvr2": ("images", "sentence"),
+}
+
+
+@dataclass(frozen=True)
+class SkippedSample:
+    where: str  # the image path, or a description of the row
+    reason: str
+
+
+def decode_image_cell(cell) -> Image.Image:
+    """An image as a data set holds it (a path, `{"bytes", "path"}` from `datasets.Image(decode=False)`, raw bytes or
+    a PIL image) -> checked RGB PIL image. Raises with the path in the message when it is missing or unreadable."""
+    if isinstance(cell, dict):
+        data, path = cell.get("bytes"), cell.get("path")
+        if data:
+            try:
+                return to_rgb_image(data)
+            except ValueError as error:
+                raise ValueError(f"{path or 'image bytes'}: {error}") from error
+        if path:
+            return to_rgb_image(path)
+        raise ValueError("The image cell holds neither bytes nor a path.")
+    return to_rgb_image(cell)
+
+
+def _cell_key(cell) -> str | None:
+    """A cache key for an image cell: its path when it has one."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, dict) and cell.get("path") and not cell.get("bytes"):
+        return cell["path"]
+    return None
+
+
+def _describe(cell) -> str:
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, dict) and cell.get("path"):
+        return str(cell["path"])
+    if isinstance(cell, (bytes, bytearray)):
+        return f"<{len(cell)} bytes>"
+    return f"<{type(cell).__name__}>"
+
+
+class AshNetsCollator:
+    """`collate(rows)` -> `{"inputs": model inputs or None, "meta": other columns, "skipped": [SkippedSample]}`.
+
+    `inputs` holds `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values` ((B, 2, C, H, W) for NLVR2) and the
+    labels the task has: VQA soft scores (B, num_labels) from `labels` / `scores`, class ids (B,) for entailment and
+    NLVR2. It is None when every sample of the batch was skipped. `image_cache_size` keeps that many processed images
+    in memory (keyed by path), which pays off when small data sets revisit their images every epoch.
+    """
+
+    def __init__(self, processor, task: str, num_labels: int | None = None, image_cache_size: int = 0):
+        if task not in TASK_COLUMNS:
+            raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASK_COLUMNS)}.")
+        if task == "vqa" and not num_labels:
+            raise ValueError("The VQA collator needs num_labels (the size of the answer vocabulary).")
+        self.processor = processor
+        self.task = task
+        self.num_labels = num_labels
+        self.image_column, self.text_column = TASK_COLUMNS[task]
+        self.image_cache_size = image_cache_size
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def _pixels(self, cells: list) -> list[torch.Tensor]:
+        """Processed (C, H, W) pixels of each cell, from the cache where possible."""
+        keys = [_cell_key(cell) for cell in cells]
+        pixels: dict[int, torch.Tensor] = {}
+        for i, key in enumerate(keys):
+            if key is not None and key in self._cache:
+                self._cache.move_to_end(key)
+                pixels[i] = self._cache[key]
+        missing = [i for i in range(len(cells)) if i not in pixels]
+        if missing:
+            decoded = [decode_image_cell(cells[i]) for i in missing]
+            processed = self.processor.image_processor(decoded, return_tensors="pt")["pixel_values"]
+            for i, tensor in zip(missing, processed):
+                pixels[i] = tensor
+                if keys[i] is not None and self.image_cache_size > 0:
+                    self._cache[keys[i]] = tensor
+                    if len(self._cache) > self.image_cache_size:
+                        self._cache.popitem(last=False)
+        return [pixels[i] for i in range(len(cells))]
+
+    def _check(self, row: dict) -> None:
+        """Raise ValueError / FileNotFoundError when the sample cannot be used (the caller skips it)."""
+        text = row.get(self.text_column)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"empty or missing {self.text_column!r}")
+        cells = row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]]
+        if self.task == "nlvr2" and len(cells) != 2:
+            raise ValueError(f"an NLVR2 sample needs 2 images, got {len(cells)}")
+        for cell in cells:
+            key = _cell_key(cell)
+            if key is None or key not in self._cache:
+                decode_image_cell(cell)
+
+    def __call__(self, rows: list[dict]) -> dict:
+        kept, skipped = [], []
+        for row in rows:
+            try:
+                self._check(row)
+                kept.append(row)
+            except (ValueError, OSError, TypeError) as error:
+                cell = row.get(self.image_column)
+                where = ", ".join(map(_describe, cell)) if isinstance(cell, list) else _describe(cell)
+                skipped.append(SkippedSample(where=where, reason=str(error)))
+        meta = {
+            name: [row[name] for row in kept]
+            for name in (rows[0].keys() if rows else ())
+            if name not in (self.image_column, "labels", "scores", "label")
+        }
+        if not kept:
+            return {"inputs": None, "meta": meta, "skipped": skipped}
+        inputs = dict(self.processor(text=[row[self.text_column] for row in kept]))
+        cells = [cell for row in kept for cell in (row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]])]
+        pixels = torch.stack(self._pixels(cells))
+        if self.task == "nlvr2":
+            pixels = pixels.view(len(kept), 2, *pixels.shape[1:])
+        inputs["pixel_values"] = pixels
+        if self.task == "vqa" and "labels" in kept[0]:
+            targets = torch.zeros(len(kept), self.num_labels)
+            for index, row in enumerate(kept):
+                for label, score in zip(row["labels"], row["scores"]):
+                    targets[index, label] = score
+            inputs["labels"] = targets
+        elif self.task in ("entailment", "nlvr2") and "label" in kept[0]:
+            inputs["labels"] = torch.tensor([row["label"] for row in kept], dtype=torch.long)
+        return {"inputs": inputs, "meta": meta, "skipped": skipped}
