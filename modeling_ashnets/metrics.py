@@ -1,12 +1,13 @@
 """Downstream metrics as plain functions (nothing to download): VQA accuracy, retrieval recall@K, accuracy."""
 
+import os
 import re
 from collections.abc import Sequence
 
 import torch
 
 
-__all__ = ["normalize_vqa_answer", "vqa_accuracy", "vqa_answer_score", "retrieval_recall_at_k", "accuracy"]
+__all__ = ["metric_path", "normalize_vqa_answer", "vqa_accuracy", "vqa_answer_score", "retrieval_recall_at_k", "accuracy"]
 
 _NUMBER_WORDS = {
     "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
@@ -90,3 +91,14 @@ def accuracy(predictions: Sequence[int] | torch.Tensor, references: Sequence[int
             f"predictions {tuple(predictions.shape)} and references {tuple(references.shape)} must be equal, non-empty shapes."
         )
     return float((predictions == references).float().mean())
+
+
+LOCAL_METRICS = ("vqa_accuracy", "retrieval_recall", "classification_accuracy")
+
+
+def metric_path(name: str) -> str:
+    """Path of this package's metric script `name` for `evaluate.load(...)`, which works offline (the Hub's
+    canonical metrics do not)."""
+    if name not in LOCAL_METRICS:
+        raise ValueError(f"Unknown metric {name!r}; this package has {LOCAL_METRICS}.")
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "evaluate_metrics", f"{name}.py")
