@@ -260,14 +260,16 @@ def load_easy_vqa_entailment(
     return datasets.Dataset.from_dict(_limit(rows, max_samples), features=SNLI_VE_FEATURES)
 
 
-def _pair_statement(left: ImageFacts, right: ImageFacts, rng: random.Random) -> tuple[str, bool]:
-    """A statement about two images and whether it is true."""
+_QUANTIFIERS = ("both", "exactly one", "neither", "left", "right")
+
+
+def _pair_statement(left: ImageFacts, right: ImageFacts, quantifier: str, rng: random.Random) -> tuple[str, bool]:
+    """A statement with the given quantifier about two images, and whether it is true."""
     attribute = rng.choice(("color", "shape"))
     pool = EASY_VQA_COLORS if attribute == "color" else EASY_VQA_SHAPES
     value = rng.choice((getattr(left, attribute), getattr(right, attribute), rng.choice(pool)))
     noun = f"a {value} shape" if attribute == "color" else f"a {value}"
     has = [getattr(left, attribute) == value, getattr(right, attribute) == value]
-    quantifier = rng.choice(("both", "exactly one", "neither", "left", "right"))
     if quantifier == "both":
         return f"both images contain {noun}", all(has)
     if quantifier == "exactly one":
@@ -280,20 +282,22 @@ def _pair_statement(left: ImageFacts, right: ImageFacts, rng: random.Random) -> 
 def load_easy_vqa_nlvr2(
     split: str = "train", num_samples: int | None = None, max_samples: int | None = None, seed: int = 0
 ) -> datasets.Dataset:
-    """NLVR2-style rows (NLVR2 loader's columns): two easy-VQA images, one statement, half of them true.
+    """NLVR2-style rows (NLVR2 loader's columns): two easy-VQA images, one statement; every kind of statement
+    ("both", "exactly one", "neither", "the left", "the right") is true half of the time.
     `num_samples` defaults to 2.5 pairs per image of the split."""
     facts = easy_vqa_image_facts(split)
     rng = random.Random(f"nlvr2-{split}-{seed}")
     total = num_samples if num_samples is not None else int(2.5 * len(facts))
     rows = {name: [] for name in NLVR2_FEATURES}
-    wanted = {True: total // 2, False: total - total // 2}
-    while wanted[True] + wanted[False] > 0:
-        left, right = rng.sample(facts, 2)
-        sentence, truth = _pair_statement(left, right, rng)
-        if wanted[truth] == 0:
-            continue
-        wanted[truth] -= 1
-        rows["identifier"].append(f"{split}-{len(rows['identifier'])}-{left.image_id}-{right.image_id}")
+    for index in range(total):
+        # Each quantifier is true half of the time, so the wording alone says little about the answer.
+        quantifier, truth = _QUANTIFIERS[(index // 2) % len(_QUANTIFIERS)], index % 2 == 0
+        while True:
+            left, right = rng.sample(facts, 2)
+            sentence, holds = _pair_statement(left, right, quantifier, rng)
+            if holds == truth:
+                break
+        rows["identifier"].append(f"{split}-{index}-{left.image_id}-{right.image_id}")
         rows["images"].append([left.path, right.path])
         rows["sentence"].append(sentence)
         rows["label"].append(int(truth))
