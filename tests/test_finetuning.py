@@ -88,3 +88,36 @@ def test_two_process_accelerate_launch(tmp_path):
     trained = _json(output, "train_results.json")
     assert trained["num_processes"] == 2 and trained["train_steps"] == 2
     assert _json(output, "eval_results.json")["eval_samples"] == 16
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_path, streaming):
+    """The official VQA v2 format end to end: one image is missing, one is not a JPEG; both are skipped, counted."""
+    import run_vqa
+    from PIL import Image
+
+    images = tmp_path / "val2014"
+    images.mkdir()
+    for image_id, color in ((1, (200, 30, 30)), (2, (30, 30, 200))):
+        Image.new("RGB", (40, 32), color).save(images / f"COCO_val2014_{image_id:012d}.jpg")
+    (images / "COCO_val2014_000000000003.jpg").write_bytes(b"truncated")  # corrupt; image 4 is missing
+    questions, annotations = [], []
+    for index, (image_id, answer) in enumerate([(1, "red"), (2, "blue"), (3, "red"), (4, "blue")] * 2):
+        question_id = 100 * image_id + index
+        questions.append({"image_id": image_id, "question": "what color is it?", "question_id": question_id})
+        annotations.append({"question_id": question_id, "image_id": image_id, "question_type": "what color",
+                            "answer_type": "other", "multiple_choice_answer": answer,
+                            "answers": [{"answer": answer, "answer_confidence": "yes", "answer_id": k} for k in range(10)]})
+    header = {"info": {}, "license": {}, "data_type": "mscoco", "data_subtype": "val2014"}
+    (tmp_path / "q.json").write_text(json.dumps({**header, "task_type": "Open-Ended", "questions": questions}))
+    (tmp_path / "a.json").write_text(json.dumps({**header, "annotations": annotations}))
+    files = ["--train_questions", str(tmp_path / "q.json"), "--train_annotations", str(tmp_path / "a.json"),
+             "--train_images", str(images), "--eval_questions", str(tmp_path / "q.json"),
+             "--eval_annotations", str(tmp_path / "a.json"), "--eval_images", str(images)]
+    output = tmp_path / "out"
+    metrics = run_vqa.main([*TINY, "--dataset", "vqa-v2", *files, "--output_dir", str(output),
+                            "--max_train_steps", "3", *(["--streaming"] if streaming else [])])
+    trained = _json(output, "train_results.json")
+    assert trained["train_steps"] == 3 and trained["train_skipped_samples"] >= 2
+    assert metrics["eval_samples"] == 4 and metrics["eval_skipped_samples"] == 4
+    assert metrics["eval_accuracy_other"] == metrics["eval_accuracy"]
