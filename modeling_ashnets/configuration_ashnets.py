@@ -118,6 +118,13 @@ class AshNetsConfig(PreTrainedConfig):
             learning and retrieval.
         logit_scale_init_value (`float`, defaults to 2.6592): initial log of the learned contrastive temperature's
             inverse (CLIP's log(1 / 0.07)); the retrieval head's `logits_per_image` are scaled by its exponential.
+
+    Pre-training (`AshNetsForPreTraining`):
+        mask_token_id (`int`, defaults to 103): id of `[MASK]` (bert-base-uncased's).
+        tie_word_embeddings (`bool`, defaults to `True`): the MLM decoder shares the word embedding matrix (BERT).
+        mlm_probability (`float`, defaults to 0.15): share of text tokens masked for MLM.
+        itc_weight, itm_weight, mlm_weight, stua_weight (`float`, default 1.0 each): weights of the objectives in
+            the total loss; 0 switches an objective off (it is then not computed).
     """
 
     model_type = "ashnets"
@@ -158,6 +165,13 @@ class AshNetsConfig(PreTrainedConfig):
     summary_ratio_init: float | int = 0.1
     projection_dim: int = 256
     logit_scale_init_value: float | int = 2.6592
+    mask_token_id: int = 103
+    tie_word_embeddings: bool = True
+    mlm_probability: float | int = 0.15
+    itc_weight: float | int = 1.0
+    itm_weight: float | int = 1.0
+    mlm_weight: float | int = 1.0
+    stua_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict):
@@ -261,6 +275,11 @@ class AshNetsConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}.")
+        for name in ("itc_weight", "itm_weight", "mlm_weight", "stua_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 switches the objective off), got {getattr(self, name)}.")
         for name in ("snn_surrogate_alpha", "snn_tdbn_alpha"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")

@@ -25,6 +25,7 @@ from .fusion_transformer import (
     AshNetsTextEmbeddings,
     AshNetsVisualEmbeddings,
 )
+from .pretraining_objectives import gather_with_grad, info_nce, mask_tokens_for_mlm, sample_hard_negatives
 from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder, AshNetsSynapticLinear
 from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
 
@@ -36,7 +37,9 @@ __all__ = [
     "AshNetsForRetrieval",
     "AshNetsForEntailment",
     "AshNetsForImagesAndTextClassification",
+    "AshNetsForPreTraining",
     "AshNetsModelOutput",
+    "AshNetsPreTrainingOutput",
     "AshNetsClassificationOutput",
     "AshNetsQuestionAnsweringOutput",
     "AshNetsRetrievalOutput",
@@ -172,6 +175,9 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             init.constant_(module.ratio, float(self.config.summary_ratio_init))
         elif isinstance(module, AshNetsForRetrieval):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
+        elif isinstance(module, AshNetsForPreTraining):
+            init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
+            init.constant_(module.stua_logit_scale, float(self.config.logit_scale_init_value))
         elif isinstance(module, AshNetsTextEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).unsqueeze(0))
         else:
@@ -678,6 +684,7 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
+        image_similarity: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking."""
         fused = self.ashnets(
@@ -686,6 +693,7 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             token_type_ids=token_type_ids,
             pixel_values=pixel_values,
             snn_input_mode=snn_input_mode,
+            image_similarity=image_similarity,
             return_dict=True,
         )
         return self.itm_head(fused.pooler_output)
@@ -697,34 +705,207 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         return (tokens[:, None, :] == tokens[None, :, :]).all(dim=-1)
 
     def _losses(self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, mode):
-        targets = positives.to(logits_per_image.dtype)
-        targets = targets / targets.sum(dim=1, keepdim=True)
-        cross_entropy = nn.functional.cross_entropy
-        itc_loss = (cross_entropy(logits_per_image, targets) + cross_entropy(logits_per_image.t(), targets)) / 2
-
-        # Hard negatives: sample in proportion to the softmaxed similarity among the non-positive candidates.
-        batch_size = input_ids.shape[0]
-        with torch.no_grad():
-            weights = logits_per_image.float().softmax(dim=1).masked_fill(positives, 0) + 1e-12
-            weights_t = logits_per_image.t().float().softmax(dim=1).masked_fill(positives, 0) + 1e-12
-            has_negative = ~positives.all(dim=1)
-            negative_text = torch.multinomial(weights, 1).squeeze(1)  # for each image
-            negative_image = torch.multinomial(weights_t, 1).squeeze(1)  # for each text
-        rows = torch.arange(batch_size, device=input_ids.device)
-
-        def texts(index):
-            return {
-                "input_ids": input_ids[index],
-                "attention_mask": None if attention_mask is None else attention_mask[index],
-                "token_type_ids": None if token_type_ids is None else token_type_ids[index],
-            }
-
-        text_index = torch.cat([rows, negative_text, rows])
-        image_index = torch.cat([rows, rows, negative_image])
-        keep = torch.cat([torch.ones_like(has_negative), has_negative, has_negative])
-        itm_logits = self.match_logits(
-            pixel_values=pixel_values[image_index], snn_input_mode=mode, **texts(text_index)
+        itc_loss = (info_nce(logits_per_image, positives) + info_nce(logits_per_image.t(), positives)) / 2
+        itm_logits, itm_loss = image_text_matching(
+            self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, mode
         )
-        itm_labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
-        itm_loss = cross_entropy(itm_logits[keep], itm_labels[keep])
         return itc_loss + itm_loss, itm_logits
+
+
+def image_text_matching(head, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values,
+                        snn_input_mode, image_similarity=None):
+    """ITM logits and loss on the positive pairs and, for each image, a hard negative text and, for each text, a hard
+    negative image, sampled by contrastive similarity. `head` has `match_logits`."""
+    batch_size = input_ids.shape[0]
+    negative_text, image_has_negative = sample_hard_negatives(logits_per_image, positives)
+    negative_image, text_has_negative = sample_hard_negatives(logits_per_image.t(), positives)
+    rows = torch.arange(batch_size, device=input_ids.device)
+    text_index = torch.cat([rows, negative_text, rows])
+    image_index = torch.cat([rows, rows, negative_image])
+    keep = torch.cat([torch.ones_like(image_has_negative), image_has_negative, text_has_negative])
+
+    def pick(tensor):
+        return None if tensor is None else tensor[text_index]
+
+    similarity = None if image_similarity is None else image_similarity[image_index][:, image_index]
+    itm_logits = head.match_logits(
+        input_ids=input_ids[text_index], attention_mask=pick(attention_mask), token_type_ids=pick(token_type_ids),
+        pixel_values=pixel_values[image_index], snn_input_mode=snn_input_mode, image_similarity=similarity,
+    )
+    itm_labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
+    return itm_logits, nn.functional.cross_entropy(itm_logits[keep], itm_labels[keep])
+
+
+@dataclass
+class AshNetsPreTrainingOutput(ModelOutput):
+    r"""
+    loss: weighted sum of the objectives that are on (`config.<objective>_weight > 0`).
+    itc_loss, itm_loss, mlm_loss, stua_loss: each objective's loss (None when switched off).
+    logits_per_image (`(batch, batch)`): ITC similarities of this batch (they choose the SNN's `similar` inputs).
+    mlm_logits (`(batch, text_length, vocab_size)`): MLM predictions on the masked text.
+    snn_firing_rates (`(batch, snn_num_layers)`): firing rates of the image-only pass.
+    """
+
+    loss: torch.Tensor | None = None
+    itc_loss: torch.Tensor | None = None
+    itm_loss: torch.Tensor | None = None
+    mlm_loss: torch.Tensor | None = None
+    stua_loss: torch.Tensor | None = None
+    logits_per_image: torch.Tensor | None = None
+    mlm_logits: torch.Tensor | None = None
+    snn_firing_rates: torch.Tensor | None = None
+
+
+class AshNetsMLMHead(nn.Module):
+    """BERT's MLM head: dense - GELU - LayerNorm, then a decoder tied to the word embeddings."""
+
+    def __init__(self, config: AshNetsConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(nn.functional.gelu(self.dense(hidden_states))))
+
+
+class AshNetsForPreTraining(AshNetsPreTrainedModel):
+    """ASH-Nets pre-training on image-caption pairs: ITC, ITM (hard negatives by ITC similarity), MLM and STUA, each
+    returned on its own and summed with the config's weights. ITC's similarities feed the SNN's `similar` input mode
+    in the fused passes. (MVM, the visual-dictionary objective, is not implemented yet.)"""
+
+    _tied_weights_keys = {"mlm_head.decoder.weight": "ashnets.text_embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: AshNetsConfig):
+        super().__init__(config)
+        self.ashnets = AshNetsModel(config)
+        self.mlm_head = AshNetsMLMHead(config)
+        self.itm_head = nn.Linear(config.hidden_size, 2)
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.stua_projection = nn.Linear(config.snn_hidden_size, config.projection_dim)
+        self.stua_logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.mlm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings):
+        self.mlm_head.decoder = new_embeddings
+
+    match_logits = AshNetsForRetrieval.match_logits
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        special_tokens_mask: torch.Tensor | None = None,
+        mlm_labels: torch.Tensor | None = None,
+        masked_input_ids: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> AshNetsPreTrainingOutput | tuple:
+        r"""
+        input_ids (`(batch, length)`) and pixel_values (`(batch, C, H, W)`): caption i describes image i.
+        special_tokens_mask (`(batch, length)`): 1 for `[CLS]`, `[SEP]` and padding, which MLM never masks
+            (default: positions outside `attention_mask` and the first and last real tokens).
+        masked_input_ids, mlm_labels: a masking of your own (labels -100 where nothing is predicted); by default
+            BERT masking with `config.mlm_probability`.
+        """
+        if input_ids is None or pixel_values is None:
+            raise ValueError("Pre-training needs image-caption pairs: pass both input_ids and pixel_values.")
+        if input_ids.dim() != 2 or pixel_values.dim() != 4 or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"Pass one caption per image: input_ids {tuple(input_ids.shape)}, pixel_values {tuple(pixel_values.shape)}."
+            )
+        config = self.config
+        return_dict = return_dict if return_dict is not None else config.return_dict
+        texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        image_outputs = self.ashnets(pixel_values=pixel_values, snn_input_mode="repeat", return_dict=True)
+        text_outputs = self.ashnets(**texts, return_dict=True)
+        image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
+        positives = AshNetsForRetrieval._positive_pairs(input_ids, attention_mask)
+        logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
+        # Images whose captions are alike are alike: the SNN's `similar` inputs follow ITC (paper, "ITC").
+        image_similarity = logits_per_image.detach()
+
+        losses = {}
+        if config.itc_weight > 0:
+            # Negatives from every process (equal batch sizes per process); identical captions are positives.
+            all_images, all_texts = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
+            all_keys = gather_with_grad(_caption_keys(input_ids, attention_mask).float()).long()
+            offset = _process_rank() * input_ids.shape[0]
+            rows = slice(offset, offset + input_ids.shape[0])
+            all_positives = all_keys[:, None] == all_keys[None, :]
+            scale = self.logit_scale.exp()
+            losses["itc"] = (info_nce(scale * all_images[rows] @ all_texts.t(), all_positives[rows])
+                             + info_nce(scale * all_texts[rows] @ all_images.t(), all_positives[rows])) / 2
+        if config.itm_weight > 0:
+            _, losses["itm"] = image_text_matching(
+                self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values,
+                "similar", image_similarity,
+            )
+        mlm_logits = None
+        if config.mlm_weight > 0:
+            if masked_input_ids is None or mlm_labels is None:
+                if special_tokens_mask is None:
+                    special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
+                masked_input_ids, mlm_labels = mask_tokens_for_mlm(
+                    input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
+                )
+            fused = self.ashnets(
+                input_ids=masked_input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                pixel_values=pixel_values, snn_input_mode="similar", image_similarity=image_similarity,
+                return_dict=True,
+            )
+            mlm_logits = self.mlm_head(fused.last_hidden_state[:, : input_ids.shape[1]])
+            if (mlm_labels != -100).any():
+                losses["mlm"] = nn.functional.cross_entropy(mlm_logits.flatten(0, 1), mlm_labels.flatten())
+            else:  # nothing was masked in this batch
+                losses["mlm"] = mlm_logits.sum() * 0.0
+        if config.stua_weight > 0:
+            # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
+            spiking = nn.functional.normalize(self.stua_projection(image_outputs.snn_summary), dim=-1)
+            stua_logits = self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t()
+            losses["stua"] = info_nce(stua_logits, positives)
+        if not losses:
+            raise ValueError("Every pre-training objective is switched off (all *_weight are 0).")
+        weights = {"itc": config.itc_weight, "itm": config.itm_weight, "mlm": config.mlm_weight,
+                   "stua": config.stua_weight}
+        output = AshNetsPreTrainingOutput(
+            loss=sum(weights[name] * value for name, value in losses.items()),
+            itc_loss=losses.get("itc"),
+            itm_loss=losses.get("itm"),
+            mlm_loss=losses.get("mlm"),
+            stua_loss=losses.get("stua"),
+            logits_per_image=logits_per_image,
+            mlm_logits=mlm_logits,
+            snn_firing_rates=image_outputs.snn_firing_rates,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def _caption_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """One integer per caption, equal for equal token sequences whatever their padding (a polynomial hash below
+    2**24, so that it survives a float gather exactly)."""
+    real = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    key = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+    for position in range(input_ids.shape[1]):
+        key = torch.where(real[:, position], (key * 31 + input_ids[:, position]) % 16_777_213, key)
+    return key
+
+
+def _process_rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0
+
+
+def _default_special_tokens_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """`[CLS]` (first), `[SEP]` (last real token) and padding are special."""
+    real = attention_mask.bool() if attention_mask is not None else torch.ones_like(input_ids, dtype=torch.bool)
+    special = ~real
+    special[:, 0] = True
+    last = real.long().sum(dim=1) - 1
+    special[torch.arange(input_ids.shape[0]), last.clamp(min=0)] = True
+    return special

@@ -1,0 +1,93 @@
+"""AshNetsForPreTraining: every objective finite, switchable, and decreasing over a few steps on a tiny config."""
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from modeling_ashnets import AshNetsForPreTraining
+from modeling_ashnets.pretraining_objectives import mask_tokens_for_mlm
+
+
+@pytest.fixture
+def captioned_batch(processor, easy_vqa_samples):
+    captions = ["a red triangle", "a blue circle", "a green rectangle", "a red triangle"]
+    return processor(images=[s[0] for s in easy_vqa_samples], text=captions)
+
+
+def test_every_objective_is_returned_and_finite(captioned_batch):
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config())
+    outputs = model(**captioned_batch)
+    for name in ("itc_loss", "itm_loss", "mlm_loss", "stua_loss"):
+        assert torch.isfinite(getattr(outputs, name)), name
+    total = outputs.itc_loss + outputs.itm_loss + outputs.mlm_loss + outputs.stua_loss
+    assert torch.allclose(outputs.loss, total)
+    assert outputs.mlm_logits.shape[:2] == captioned_batch["input_ids"].shape
+    outputs.loss.backward()
+    assert model.stua_projection.weight.grad.abs().sum() > 0
+    assert model.ashnets.visual_encoder.projection.weight.grad.abs().sum() > 0
+    # The decoder is tied to the word embeddings.
+    assert model.mlm_head.decoder.weight.data_ptr() == model.ashnets.text_embeddings.word_embeddings.weight.data_ptr()
+
+
+def test_objectives_switch_off_and_stua_leaves_the_text_side_alone(captioned_batch):
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0))
+    outputs = model(**captioned_batch)
+    assert outputs.itc_loss is None and outputs.itm_loss is None and outputs.mlm_loss is None
+    outputs.loss.backward()
+    assert model.ashnets.text_embeddings.word_embeddings.weight.grad is None  # text side detached in STUA
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.ashnets.snn.parameters())
+    with pytest.raises(ValueError, match="switched off"):
+        AshNetsForPreTraining(tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0, stua_weight=0))(**captioned_batch)
+
+
+def test_losses_decrease_over_a_few_steps(captioned_batch):
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    special = torch.zeros_like(captioned_batch["input_ids"], dtype=torch.bool)
+    special[:, 0] = True
+    special |= captioned_batch["input_ids"] == 102
+    special |= captioned_batch["attention_mask"] == 0
+    masked, labels = mask_tokens_for_mlm(captioned_batch["input_ids"], special, 30522, 103, 0.5, generator)
+    first = last = None
+    for _ in range(12):
+        outputs = model(**captioned_batch, masked_input_ids=masked, mlm_labels=labels)
+        losses = {n: getattr(outputs, f"{n}_loss").item() for n in ("itc", "itm", "mlm", "stua")}
+        first = first or losses
+        last = losses
+        outputs.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    for name in ("itc", "mlm", "stua"):
+        assert last[name] < first[name], (name, first, last)
+
+
+def test_bert_masking_recipe():
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 2000, (64, 64))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = True
+    masked, labels = mask_tokens_for_mlm(ids, special, 30522, 103, 0.15, generator)
+    chosen = labels != -100
+    assert not chosen[:, 0].any()
+    assert 0.12 < chosen.float().mean() < 0.18
+    assert 0.75 < (masked[chosen] == 103).float().mean() < 0.85
+    assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(masked[~chosen], ids[~chosen])
+
+
+def test_save_and_load_keep_the_tied_decoder_and_the_outputs(tmp_path, captioned_batch):
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    loaded = AshNetsForPreTraining.from_pretrained(tmp_path).eval()
+    assert loaded.mlm_head.decoder.weight.data_ptr() == loaded.ashnets.text_embeddings.word_embeddings.weight.data_ptr()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        expected = model(**captioned_batch)
+        torch.manual_seed(1)
+        actual = loaded(**captioned_batch)
+    for name in ("loss", "itc_loss", "itm_loss", "mlm_loss", "stua_loss"):
+        assert torch.allclose(getattr(expected, name), getattr(actual, name), atol=1e-5), name
