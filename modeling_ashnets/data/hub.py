@@ -19,48 +19,22 @@ from pathlib import Path
 
 import datasets
 
-from .snli_ve import ENTAILMENT_LABELS
-from .vqa_v2 import vqa_labels_and_scores
+from .karpathy import KARPATHY_IMAGE_FEATURES
+from .nlvr2 import NLVR2_FEATURES
+from .snli_ve import ENTAILMENT_LABELS, SNLI_VE_FEATURES
+from .vqa_v2 import VQA_V2_FEATURES, vqa_labels_and_scores
 
 
 __all__ = ["HUB_DATASETS", "HUB_TASK_FEATURES", "HubColumnMapping", "load_hub_dataset"]
 
 _IMAGE = datasets.Image(decode=False)
 
+# The file loaders' columns, with images kept encoded (`{"bytes", "path"}`) instead of as paths.
 HUB_TASK_FEATURES = {
-    "vqa": datasets.Features(
-        {
-            "question_id": datasets.Value("int64"),
-            "image_id": datasets.Value("int64"),
-            "image": _IMAGE,
-            "question": datasets.Value("string"),
-            "question_type": datasets.Value("string"),
-            "answer_type": datasets.Value("string"),
-            "answers": datasets.List(datasets.Value("string")),
-            "labels": datasets.List(datasets.Value("int32")),
-            "scores": datasets.List(datasets.Value("float32")),
-        }
-    ),
-    "retrieval": datasets.Features(
-        {"image_id": datasets.Value("int64"), "image": _IMAGE, "captions": datasets.List(datasets.Value("string"))}
-    ),
-    "entailment": datasets.Features(
-        {
-            "pair_id": datasets.Value("string"),
-            "image": _IMAGE,
-            "premise": datasets.Value("string"),
-            "hypothesis": datasets.Value("string"),
-            "label": datasets.Value("int64"),
-        }
-    ),
-    "nlvr2": datasets.Features(
-        {
-            "identifier": datasets.Value("string"),
-            "images": datasets.List(_IMAGE),
-            "sentence": datasets.Value("string"),
-            "label": datasets.Value("int64"),
-        }
-    ),
+    "vqa": datasets.Features({**VQA_V2_FEATURES, "image": _IMAGE}),
+    "retrieval": datasets.Features({**KARPATHY_IMAGE_FEATURES, "image": _IMAGE}),
+    "entailment": datasets.Features({**SNLI_VE_FEATURES, "image": _IMAGE}),
+    "nlvr2": datasets.Features({**NLVR2_FEATURES, "images": datasets.List(_IMAGE)}),
 }
 
 # Our columns each task cannot do without (the others get defaults: "" / [] / -1 / the row index).
