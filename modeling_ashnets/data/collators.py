@@ -89,44 +89,49 @@ class AshNetsCollator:
         self.image_cache_size = image_cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
-    def _pixels(self, cells: list) -> list[torch.Tensor]:
-        """Processed (C, H, W) pixels of each cell, from the cache where possible."""
-        keys = [_cell_key(cell) for cell in cells]
-        pixels: dict[int, torch.Tensor] = {}
-        for i, key in enumerate(keys):
-            if key is not None and key in self._cache:
-                self._cache.move_to_end(key)
-                pixels[i] = self._cache[key]
-        missing = [i for i in range(len(cells)) if i not in pixels]
-        if missing:
-            decoded = [decode_image_cell(cells[i]) for i in missing]
-            processed = self.processor.image_processor(decoded, return_tensors="pt")["pixel_values"]
-            for i, tensor in zip(missing, processed):
-                pixels[i] = tensor
-                if keys[i] is not None and self.image_cache_size > 0:
-                    self._cache[keys[i]] = tensor
-                    if len(self._cache) > self.image_cache_size:
-                        self._cache.popitem(last=False)
-        return [pixels[i] for i in range(len(cells))]
+    def _cells(self, row: dict) -> list:
+        """The image cells of a sample: two for NLVR2, one otherwise."""
+        return row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]]
 
-    def _check(self, row: dict) -> None:
-        """Raise ValueError / FileNotFoundError when the sample cannot be used (the caller skips it)."""
+    def _load(self, row: dict) -> list:
+        """Each image of a usable sample, as its cached (C, H, W) pixels or as a decoded PIL image. Raises
+        ValueError / FileNotFoundError when the sample cannot be used (the caller skips it)."""
         text = row.get(self.text_column)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty or missing {self.text_column!r}")
-        cells = row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]]
+        cells = self._cells(row)
         if self.task == "nlvr2" and len(cells) != 2:
             raise ValueError(f"an NLVR2 sample needs 2 images, got {len(cells)}")
+        loaded = []
         for cell in cells:
             key = _cell_key(cell)
-            if key is None or key not in self._cache:
-                decode_image_cell(cell)
+            if key is not None and key in self._cache:
+                self._cache.move_to_end(key)
+                loaded.append(self._cache[key])
+            else:
+                loaded.append(decode_image_cell(cell))
+        return loaded
+
+    def _pixels(self, cells: list, loaded: list) -> list[torch.Tensor]:
+        """(C, H, W) pixels of each image: decoded ones are processed in one call and cached by path."""
+        decoded = [i for i, item in enumerate(loaded) if not isinstance(item, torch.Tensor)]
+        pixels = list(loaded)
+        if decoded:
+            processed = self.processor.image_processor([loaded[i] for i in decoded], return_tensors="pt")["pixel_values"]
+            for i, tensor in zip(decoded, processed):
+                pixels[i] = tensor
+                key = _cell_key(cells[i])
+                if key is not None and self.image_cache_size > 0:
+                    self._cache[key] = tensor
+                    if len(self._cache) > self.image_cache_size:
+                        self._cache.popitem(last=False)
+        return pixels
 
     def __call__(self, rows: list[dict]) -> dict:
-        kept, skipped = [], []
+        kept, loaded, skipped = [], [], []
         for row in rows:
             try:
-                self._check(row)
+                loaded.extend(self._load(row))
                 kept.append(row)
             except (ValueError, OSError, TypeError) as error:
                 cell = row.get(self.image_column)
@@ -140,8 +145,8 @@ class AshNetsCollator:
         if not kept:
             return {"inputs": None, "meta": meta, "skipped": skipped}
         inputs = dict(self.processor(text=[row[self.text_column] for row in kept]))
-        cells = [cell for row in kept for cell in (row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]])]
-        pixels = torch.stack(self._pixels(cells))
+        cells = [cell for row in kept for cell in self._cells(row)]
+        pixels = torch.stack(self._pixels(cells, loaded))
         if self.task == "nlvr2":
             pixels = pixels.view(len(kept), 2, *pixels.shape[1:])
         inputs["pixel_values"] = pixels
