@@ -112,21 +112,21 @@ def evaluate_retrieval(model, processor, dataset, batch_size: int = 64, rerank_k
     if not images:
         raise ValueError("The retrieval gallery has no readable images.")
     base = model.ashnets
-    image_embeds, text_embeds, pixels, texts = [], [], [], []
+    image_embeds, text_embeds, pixels = [], [], []
     for start in range(0, len(images), batch_size):
         batch = processor.image_processor(images[start : start + batch_size], return_tensors="pt")["pixel_values"]
         pixels.append(batch)
         image_embeds.append(base(pixel_values=batch.to(device)).image_embeds)
+    tokens = dict(processor(text=captions))  # once, for the embeddings and the re-ranking
     for start in range(0, len(captions), batch_size):
-        tokens = processor(text=captions[start : start + batch_size])
-        texts.append(tokens)
-        text_embeds.append(base(**{k: v.to(device) for k, v in tokens.items()}).text_embeds)
+        batch = {name: value[start : start + batch_size].to(device) for name, value in tokens.items()}
+        text_embeds.append(base(**batch).text_embeds)
     similarity = (torch.cat(image_embeds) @ torch.cat(text_embeds).t()).float().cpu()
     metrics = _recalls(similarity, similarity, owners)
     if rerank_k > 0:
         pixels = torch.cat(pixels)
-        image_to_text = _rerank(model, processor, similarity, pixels, captions, rerank_k)
-        text_to_image = _rerank(model, processor, similarity.t(), pixels, captions, rerank_k, texts_are_queries=True)
+        image_to_text = _rerank(model, tokens, similarity, pixels, rerank_k)
+        text_to_image = _rerank(model, tokens, similarity.t(), pixels, rerank_k, texts_are_queries=True)
         metrics = _recalls(image_to_text, text_to_image.t(), owners)
     return {**metrics, "eval_images": len(images), "eval_texts": len(captions), "eval_skipped_samples": skipped}
 
@@ -134,14 +134,14 @@ def evaluate_retrieval(model, processor, dataset, batch_size: int = 64, rerank_k
 def _recalls(image_to_text: torch.Tensor, text_to_image: torch.Tensor, owners: list[int]) -> dict[str, float]:
     """Image->text recalls from one (images x texts) matrix, text->image recalls from another."""
     forward = retrieval_recall_at_k(image_to_text, owners)
-    backward = retrieval_recall_at_k(text_to_image, owners)
+    backward = forward if text_to_image is image_to_text else retrieval_recall_at_k(text_to_image, owners)
     metrics = {f"eval_{k}": v for k, v in forward.items() if k.startswith("tr_")}
     metrics.update({f"eval_{k}": v for k, v in backward.items() if k.startswith("ir_")})
     metrics["eval_r_mean"] = sum(metrics.values()) / len(metrics)
     return metrics
 
 
-def _rerank(model, processor, scores, pixels, captions, k, texts_are_queries=False) -> torch.Tensor:
+def _rerank(model, tokens, scores, pixels, k, texts_are_queries=False) -> torch.Tensor:
     """Scores with each query's top-k candidates replaced by ITM match probabilities (placed above the rest)."""
     reranked = scores.clone() - 2.0  # cosine similarities lie in [-1, 1]; ITM probabilities in [0, 1]
     top = scores.topk(min(k, scores.shape[1]), dim=1).indices
@@ -151,9 +151,9 @@ def _rerank(model, processor, scores, pixels, captions, k, texts_are_queries=Fal
             text_ids, image_ids = [query] * len(candidates), candidates
         else:
             text_ids, image_ids = candidates, [query] * len(candidates)
-        tokens = processor(text=[captions[i] for i in text_ids])
         logits = model.match_logits(
-            pixel_values=pixels[image_ids].to(model.device), **{n: v.to(model.device) for n, v in tokens.items()}
+            pixel_values=pixels[image_ids].to(model.device),
+            **{name: value[text_ids].to(model.device) for name, value in tokens.items()},
         )
         reranked[query, candidates] = logits.float().softmax(dim=-1)[:, 1].cpu()
     return reranked
