@@ -266,7 +266,6 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
     progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
                     desc=f"fine-tuning ({task})")
     skipped, samples_seen, running_loss, loss_count, started = 0, 0, 0.0, 0, time.perf_counter()
-    metrics = {}
     for epoch in range(starting_epoch, num_epochs):
         model.train()
         train_loader.set_epoch(epoch)
@@ -294,7 +293,7 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
                 else:
                     loss = model(**batch["inputs"], **forward_kwargs).loss
                     samples_seen += batch["inputs"]["input_ids"].shape[0]
-                    running_loss += loss.detach().float().item()
+                    running_loss += loss.detach().float()  # read out at logging time, not every step
                     loss_count += 1
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
@@ -307,7 +306,7 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
             completed_steps += 1
             progress.update(1)
             if completed_steps % args.logging_steps == 0 and loss_count:
-                logs = {"loss": running_loss / loss_count, "lr": scheduler.get_last_lr()[0]}
+                logs = {"loss": float(running_loss) / loss_count, "lr": scheduler.get_last_lr()[0]}
                 progress.set_postfix(loss=f"{logs['loss']:.4f}")
                 if args.report_to != "none":
                     accelerator.log(logs, step=completed_steps)
@@ -320,9 +319,8 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
                 break
     progress.close()
     train_runtime = time.perf_counter() - started
-    metrics = evaluate()
+    metrics = evaluate()  # ends with every process waiting for the main one
 
-    accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.save_pretrained(args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
     if accelerator.is_main_process:
