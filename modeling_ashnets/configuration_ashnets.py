@@ -63,6 +63,7 @@ _PRESETS = {
         "snn_num_layers": 2,
         "snn_hidden_size": 128,
         "projection_dim": 128,
+        "visual_dictionary_size": 256,
     },
 }
 
@@ -123,8 +124,12 @@ class AshNetsConfig(PreTrainedConfig):
         mask_token_id (`int`, defaults to 103): id of `[MASK]` (bert-base-uncased's).
         tie_word_embeddings (`bool`, defaults to `True`): the MLM decoder shares the word embedding matrix (BERT).
         mlm_probability (`float`, defaults to 0.15): share of text tokens masked for MLM.
-        itc_weight, itm_weight, mlm_weight, stua_weight (`float`, default 1.0 each): weights of the objectives in
-            the total loss; 0 switches an objective off (it is then not computed).
+        visual_dictionary_size (`int`, defaults to 2048): entries of MVM's visual dictionary (SOHO's 2,048).
+        visual_dictionary_decay (`float`, defaults to 0.99): moving-average decay of the dictionary's update.
+        mvm_probability (`float`, defaults to 0.15): share of visual tokens masked for MVM (each token on its own;
+            this project's choice, see `AshNetsForPreTraining`).
+        itc_weight, itm_weight, mlm_weight, mvm_weight, stua_weight (`float`, default 1.0 each): weights of the
+            objectives in the total loss; 0 switches an objective off (it is then not computed).
     """
 
     model_type = "ashnets"
@@ -168,9 +173,13 @@ class AshNetsConfig(PreTrainedConfig):
     mask_token_id: int = 103
     tie_word_embeddings: bool = True
     mlm_probability: float | int = 0.15
+    visual_dictionary_size: int = 2048
+    visual_dictionary_decay: float | int = 0.99
+    mvm_probability: float | int = 0.15
     itc_weight: float | int = 1.0
     itm_weight: float | int = 1.0
     mlm_weight: float | int = 1.0
+    mvm_weight: float | int = 1.0
     stua_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
@@ -275,9 +284,14 @@ class AshNetsConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")
-        if not 0 < self.mlm_probability < 1:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}.")
-        for name in ("itc_weight", "itm_weight", "mlm_weight", "stua_weight"):
+        for name in ("mlm_probability", "mvm_probability"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}.")
+        if not 0 <= self.visual_dictionary_decay < 1:
+            raise ValueError(f"visual_dictionary_decay must be in [0, 1), got {self.visual_dictionary_decay}.")
+        if self.visual_dictionary_size < 2:
+            raise ValueError(f"visual_dictionary_size must be >= 2, got {self.visual_dictionary_size}.")
+        for name in ("itc_weight", "itm_weight", "mlm_weight", "mvm_weight", "stua_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 switches the objective off), got {getattr(self, name)}.")
         for name in ("snn_surrogate_alpha", "snn_tdbn_alpha"):

@@ -28,6 +28,7 @@ from .fusion_transformer import (
 from .pretraining_objectives import gather_with_grad, info_nce, mask_tokens_for_mlm, sample_hard_negatives
 from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder, AshNetsSynapticLinear
 from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
+from .visual_dictionary import AshNetsVisualDictionary
 
 
 __all__ = [
@@ -178,6 +179,7 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         elif isinstance(module, AshNetsForPreTraining):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
             init.constant_(module.stua_logit_scale, float(self.config.logit_scale_init_value))
+            init.normal_(module.visual_mask_embedding, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, AshNetsTextEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).unsqueeze(0))
         else:
@@ -206,12 +208,23 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         return result
 
 
-def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values):
+def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values, visual_embeds=None):
     """Raise clear errors for wrong shapes, ranges and NaNs before any work is done."""
     if input_ids is not None and inputs_embeds is not None:
         raise ValueError("Pass either input_ids or inputs_embeds, not both.")
+    if visual_embeds is not None:
+        if pixel_values is not None:
+            raise ValueError("Pass either pixel_values or visual_embeds, not both.")
+        if visual_embeds.dim() != 3 or visual_embeds.shape[-1] != config.hidden_size:
+            raise ValueError(
+                f"visual_embeds must have shape (batch, num_visual_tokens, {config.hidden_size}), "
+                f"got {tuple(visual_embeds.shape)}."
+            )
+        text = input_ids if input_ids is not None else inputs_embeds
+        if text is not None and text.shape[0] != visual_embeds.shape[0]:
+            raise ValueError(f"Batch sizes differ: {text.shape[0]} texts but {visual_embeds.shape[0]} visual_embeds.")
     text = input_ids if input_ids is not None else inputs_embeds
-    if text is None and pixel_values is None:
+    if text is None and pixel_values is None and visual_embeds is None:
         raise ValueError("Nothing to encode: pass input_ids (text), pixel_values (images) or both.")
     if text is not None:
         if input_ids is not None and input_ids.dim() != 2:
@@ -283,12 +296,27 @@ class AshNetsModel(AshNetsPreTrainedModel):
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-        """pixels -> visual token embeddings V (B, N, hidden), firing rates, SNN summary and spikes."""
-        continuous, grid = self.visual_encoder(pixel_values)
+        """pixels -> visual token embeddings (B, N, hidden), firing rates, SNN summary and spikes."""
+        visual, grid, firing_rates, snn_summary, spikes = self.visual_features(
+            pixel_values, snn_input_mode, image_similarity
+        )
+        return self.embed_visual(visual, grid), firing_rates, snn_summary, spikes
+
+    def visual_features(
+        self,
+        pixel_values: torch.Tensor,
+        snn_input_mode: str | None = None,
+        image_similarity: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, tuple[int, int], torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """pixels -> hybrid visual features V = F_ann + r W rate(S) (B, N, hidden) before positions, the grid's
+        (rows, cols), firing rates, SNN summary and spikes. (MVM quantises and masks V here.)"""
+        continuous, grid = self.visual_encoder(pixel_values.to(self.visual_encoder.projection.weight.dtype))
         spike_rates, firing_rates, spikes = self.snn(continuous, snn_input_mode, image_similarity)
-        visual = self.summary_ratio(continuous, spike_rates)
-        visual = self.visual_embeddings(visual, grid) + self.modality_type_embeddings.weight[IMAGE_MODALITY]
-        return visual, firing_rates, spike_rates.mean(dim=1), spikes
+        return self.summary_ratio(continuous, spike_rates), grid, firing_rates, spike_rates.mean(dim=1), spikes
+
+    def embed_visual(self, visual: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Visual features (B, N, hidden) -> the fusion transformer's visual tokens (2-D positions, modality)."""
+        return self.visual_embeddings(visual, grid) + self.modality_type_embeddings.weight[IMAGE_MODALITY]
 
     def forward(
         self,
@@ -297,6 +325,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        visual_embeds: torch.Tensor | None = None,
         image_similarity: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         output_attentions: bool | None = None,
@@ -307,6 +336,8 @@ class AshNetsModel(AshNetsPreTrainedModel):
         r"""
         input_ids (`(batch, length)`): WordPiece ids of `[CLS] text [SEP]`; omit for an image-only pass.
         pixel_values (`(batch, channels, height, width)`): processed images; omit for a text-only pass.
+        visual_embeds (`(batch, num_visual_tokens, hidden_size)`, *optional*): visual tokens computed beforehand
+            (`embed_visual`), instead of `pixel_values`; MVM passes masked ones. Firing rates are then not returned.
         image_similarity (`(batch, batch)`, *optional*): similarities that choose the SNN's inputs in the
             `similar` mode (pre-training passes ITC's); defaults to the cosine of the pooled CNN features.
         snn_input_mode (`str`, *optional*): overrides `config.snn_input_mode` for this call.
@@ -322,7 +353,8 @@ class AshNetsModel(AshNetsPreTrainedModel):
                 f"output_attentions needs eager attention, but the model uses {self.config._attn_implementation!r}: "
                 "call model.set_attn_implementation('eager') first."
             )
-        _check_inputs(self.config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values)
+        _check_inputs(self.config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values,
+                      visual_embeds)
 
         sequence, masks = [], []
         has_text = input_ids is not None or inputs_embeds is not None
@@ -333,9 +365,13 @@ class AshNetsModel(AshNetsPreTrainedModel):
             masks.append(attention_mask if attention_mask is not None else text.new_ones(text.shape[:2]))
         firing_rates = snn_summary = spikes = None
         num_visual_tokens = 0
-        if pixel_values is not None:
-            pixel_values = pixel_values.to(self.visual_encoder.projection.weight.dtype)
-            visual, firing_rates, snn_summary, spikes = self.encode_image(pixel_values, snn_input_mode, image_similarity)
+        if pixel_values is not None or visual_embeds is not None:
+            if visual_embeds is None:
+                visual, firing_rates, snn_summary, spikes = self.encode_image(
+                    pixel_values, snn_input_mode, image_similarity
+                )
+            else:
+                visual = visual_embeds
             num_visual_tokens = visual.shape[1]
             sequence.append(visual)
             masks.append(visual.new_ones(visual.shape[:2]))
@@ -349,9 +385,9 @@ class AshNetsModel(AshNetsPreTrainedModel):
         summary = last_hidden_state[:, 0] if has_text else last_hidden_state.mean(dim=1)
         pooled = self.pooler(summary)
         text_embeds = image_embeds = None
-        if has_text and pixel_values is None:
+        if has_text and not num_visual_tokens:
             text_embeds = nn.functional.normalize(self.text_projection(pooled), dim=-1)
-        if pixel_values is not None and not has_text:
+        if num_visual_tokens and not has_text:
             image_embeds = nn.functional.normalize(self.visual_projection(pooled), dim=-1)
 
         output = AshNetsModelOutput(
@@ -740,9 +776,10 @@ def image_text_matching(head, logits_per_image, positives, input_ids, attention_
 class AshNetsPreTrainingOutput(ModelOutput):
     r"""
     loss: weighted sum of the objectives that are on (`config.<objective>_weight > 0`).
-    itc_loss, itm_loss, mlm_loss, stua_loss: each objective's loss (None when switched off).
+    itc_loss, itm_loss, mlm_loss, mvm_loss, stua_loss: each objective's loss (None when switched off).
     logits_per_image (`(batch, batch)`): ITC similarities of this batch (they choose the SNN's `similar` inputs).
     mlm_logits (`(batch, text_length, vocab_size)`): MLM predictions on the masked text.
+    mvm_logits (`(batch, num_visual_tokens, visual_dictionary_size)`): MVM predictions of the dictionary entries.
     snn_firing_rates (`(batch, snn_num_layers)`): firing rates of the image-only pass.
     """
 
@@ -750,36 +787,50 @@ class AshNetsPreTrainingOutput(ModelOutput):
     itc_loss: torch.Tensor | None = None
     itm_loss: torch.Tensor | None = None
     mlm_loss: torch.Tensor | None = None
+    mvm_loss: torch.Tensor | None = None
     stua_loss: torch.Tensor | None = None
     logits_per_image: torch.Tensor | None = None
     mlm_logits: torch.Tensor | None = None
+    mvm_logits: torch.Tensor | None = None
     snn_firing_rates: torch.Tensor | None = None
 
 
-class AshNetsMLMHead(nn.Module):
-    """BERT's MLM head: dense - GELU - LayerNorm, then a decoder tied to the word embeddings."""
+class AshNetsPredictionHead(nn.Module):
+    """BERT's MLM head: dense - GELU - LayerNorm, then a decoder to `num_classes` (MLM's is tied to the word
+    embeddings; MVM's predicts visual dictionary entries)."""
 
-    def __init__(self, config: AshNetsConfig):
+    def __init__(self, config: AshNetsConfig, num_classes: int):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = nn.Linear(config.hidden_size, num_classes)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.layer_norm(nn.functional.gelu(self.dense(hidden_states))))
 
 
 class AshNetsForPreTraining(AshNetsPreTrainedModel):
-    """ASH-Nets pre-training on image-caption pairs: ITC, ITM (hard negatives by ITC similarity), MLM and STUA, each
-    returned on its own and summed with the config's weights. ITC's similarities feed the SNN's `similar` input mode
-    in the fused passes. (MVM, the visual-dictionary objective, is not implemented yet.)"""
+    """ASH-Nets pre-training on image-caption pairs: ITC, ITM (hard negatives by ITC similarity), MLM, MVM and STUA,
+    each returned on its own and summed with the config's weights. ITC's similarities feed the SNN's `similar` input
+    mode in the fused passes.
+
+    MVM follows SOHO: a visual dictionary (moving-average codebook, straight-through estimator) quantises the hybrid
+    visual features; masked tokens are replaced by a learned mask embedding and their entry is predicted. This
+    project's choices: each visual token is masked on its own with `mvm_probability`, and MLM and MVM share one fused
+    pass (masked text with masked image), which saves a pass over the fusion transformer.
+    """
 
     _tied_weights_keys = {"mlm_head.decoder.weight": "ashnets.text_embeddings.word_embeddings.weight"}
 
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)
         self.ashnets = AshNetsModel(config)
-        self.mlm_head = AshNetsMLMHead(config)
+        self.mlm_head = AshNetsPredictionHead(config, config.vocab_size)
+        self.visual_dictionary = AshNetsVisualDictionary(
+            config.visual_dictionary_size, config.hidden_size, config.visual_dictionary_decay
+        )
+        self.visual_mask_embedding = nn.Parameter(torch.zeros(config.hidden_size))
+        self.mvm_head = AshNetsPredictionHead(config, config.visual_dictionary_size)
         self.itm_head = nn.Linear(config.hidden_size, 2)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.stua_projection = nn.Linear(config.snn_hidden_size, config.projection_dim)
@@ -831,10 +882,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
 
         losses = {}
         if config.itc_weight > 0:
-            # Negatives from every process (equal batch sizes per process); identical captions are positives.
-            all_images, all_texts = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
-            all_keys = gather_with_grad(_caption_keys(input_ids, attention_mask).float()).long()
-            offset = _process_rank() * input_ids.shape[0]
+            # Negatives from every process; identical captions are positives.
+            all_images, offset = gather_with_grad(image_embeds)
+            all_texts, _ = gather_with_grad(text_embeds)
+            all_keys, _ = gather_with_grad(_caption_keys(input_ids, attention_mask), grad=False)
             rows = slice(offset, offset + input_ids.shape[0])
             all_positives = all_keys[:, None] == all_keys[None, :]
             scale = self.logit_scale.exp()
@@ -845,24 +896,31 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                 self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values,
                 "similar", image_similarity,
             )
-        mlm_logits = None
-        if config.mlm_weight > 0:
-            if masked_input_ids is None or mlm_labels is None:
-                if special_tokens_mask is None:
-                    special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
-                masked_input_ids, mlm_labels = mask_tokens_for_mlm(
-                    input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
-                )
+        mlm_logits = mvm_logits = None
+        if config.mlm_weight > 0 or config.mvm_weight > 0:
+            text_ids = input_ids
+            if config.mlm_weight > 0:
+                if masked_input_ids is None or mlm_labels is None:
+                    if special_tokens_mask is None:
+                        special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
+                    masked_input_ids, mlm_labels = mask_tokens_for_mlm(
+                        input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
+                    )
+                text_ids = masked_input_ids
+            visual, grid, _, _, _ = self.ashnets.visual_features(pixel_values, "similar", image_similarity)
+            if config.mvm_weight > 0:
+                visual, mvm_labels = self._mask_visual_tokens(visual)
             fused = self.ashnets(
-                input_ids=masked_input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                pixel_values=pixel_values, snn_input_mode="similar", image_similarity=image_similarity,
-                return_dict=True,
+                input_ids=text_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True,
             )
-            mlm_logits = self.mlm_head(fused.last_hidden_state[:, : input_ids.shape[1]])
-            if (mlm_labels != -100).any():
-                losses["mlm"] = nn.functional.cross_entropy(mlm_logits.flatten(0, 1), mlm_labels.flatten())
-            else:  # nothing was masked in this batch
-                losses["mlm"] = mlm_logits.sum() * 0.0
+            text_length = input_ids.shape[1]
+            if config.mlm_weight > 0:
+                mlm_logits = self.mlm_head(fused.last_hidden_state[:, :text_length])
+                losses["mlm"] = _masked_prediction_loss(mlm_logits, mlm_labels)
+            if config.mvm_weight > 0:
+                mvm_logits = self.mvm_head(fused.last_hidden_state[:, text_length:])
+                losses["mvm"] = _masked_prediction_loss(mvm_logits, mvm_labels)
         if config.stua_weight > 0:
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
             spiking = nn.functional.normalize(self.stua_projection(image_outputs.snn_summary), dim=-1)
@@ -871,34 +929,47 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         if not losses:
             raise ValueError("Every pre-training objective is switched off (all *_weight are 0).")
         weights = {"itc": config.itc_weight, "itm": config.itm_weight, "mlm": config.mlm_weight,
-                   "stua": config.stua_weight}
+                   "mvm": config.mvm_weight, "stua": config.stua_weight}
         output = AshNetsPreTrainingOutput(
             loss=sum(weights[name] * value for name, value in losses.items()),
             itc_loss=losses.get("itc"),
             itm_loss=losses.get("itm"),
             mlm_loss=losses.get("mlm"),
+            mvm_loss=losses.get("mvm"),
             stua_loss=losses.get("stua"),
             logits_per_image=logits_per_image,
             mlm_logits=mlm_logits,
+            mvm_logits=mvm_logits,
             snn_firing_rates=image_outputs.snn_firing_rates,
         )
         return output if return_dict else output.to_tuple()
 
 
+    def _mask_visual_tokens(self, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantise the visual features with the dictionary, replace a random `mvm_probability` share of them by
+        the mask embedding; returns (masked features, labels: the entry index where masked, -100 elsewhere)."""
+        quantised, entries = self.visual_dictionary(visual)
+        masked = torch.rand(visual.shape[:2], device=visual.device) < self.config.mvm_probability
+        visual = torch.where(masked.unsqueeze(-1), self.visual_mask_embedding.to(visual.dtype), quantised)
+        return visual, entries.masked_fill(~masked, -100)
+
+
+def _masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the masked positions (labels != -100); 0 (with a graph) when nothing was masked."""
+    if (labels != -100).any():
+        return nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())
+    return logits.sum() * 0.0
+
+
 def _caption_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """One integer per caption, equal for equal token sequences whatever their padding (a polynomial hash below
-    2**24, so that it survives a float gather exactly)."""
+    """One integer per caption, equal for equal token sequences whatever their padding: a polynomial hash modulo
+    2**55 (two of a batch's captions collide with odds of about batch**2 / 2**56), so that processes compare captions
+    by exchanging one number each."""
     real = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     key = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
     for position in range(input_ids.shape[1]):
-        key = torch.where(real[:, position], (key * 31 + input_ids[:, position]) % 16_777_213, key)
+        key = torch.where(real[:, position], (key * 31 + input_ids[:, position]) % 2**55, key)
     return key
-
-
-def _process_rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0
 
 
 def _default_special_tokens_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

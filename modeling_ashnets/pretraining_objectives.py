@@ -11,16 +11,29 @@ from torch import nn
 __all__ = ["gather_with_grad", "info_nce", "mask_tokens_for_mlm", "sample_hard_negatives"]
 
 
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+def gather_with_grad(tensor: torch.Tensor, grad: bool = True) -> tuple[torch.Tensor, int]:
     """All processes' `tensor`s concatenated along dim 0, with gradients flowing back to each process's own part
-    (contrastive losses need the negatives of every process). A no-op outside torch.distributed."""
+    (contrastive losses need the negatives of every process; `grad=False` for labels), and where this process's rows
+    start. Processes may hold different numbers of rows (a batch that lost bad samples). A no-op outside
+    torch.distributed."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensor
-    if torch.distributed.get_world_size() == 1:
-        return tensor
-    from torch.distributed.nn.functional import all_gather
+        return tensor, 0
+    world_size = torch.distributed.get_world_size()
+    if world_size == 1:
+        return tensor, 0
+    sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size)]
+    torch.distributed.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
+    sizes = [int(size) for size in sizes]
+    padded = nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, max(sizes) - tensor.shape[0]))
+    if grad:
+        from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(tensor), dim=0)
+        parts = all_gather(padded)
+    else:
+        parts = [torch.empty_like(padded) for _ in range(world_size)]
+        torch.distributed.all_gather(parts, padded)
+    rank = torch.distributed.get_rank()
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)], dim=0), sum(sizes[:rank])
 
 
 def info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ def tiny_config(**overrides):
         snn_num_layers=2,
         snn_hidden_size=16,
         projection_dim=16,
+        visual_dictionary_size=32,
     )
     values.update(overrides)
     return AshNetsConfig(**values)

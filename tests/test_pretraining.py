@@ -18,13 +18,15 @@ def test_every_objective_is_returned_and_finite(captioned_batch):
     torch.manual_seed(0)
     model = AshNetsForPreTraining(tiny_config())
     outputs = model(**captioned_batch)
-    for name in ("itc_loss", "itm_loss", "mlm_loss", "stua_loss"):
+    for name in ("itc_loss", "itm_loss", "mlm_loss", "mvm_loss", "stua_loss"):
         assert torch.isfinite(getattr(outputs, name)), name
-    total = outputs.itc_loss + outputs.itm_loss + outputs.mlm_loss + outputs.stua_loss
+    total = outputs.itc_loss + outputs.itm_loss + outputs.mlm_loss + outputs.mvm_loss + outputs.stua_loss
     assert torch.allclose(outputs.loss, total)
     assert outputs.mlm_logits.shape[:2] == captioned_batch["input_ids"].shape
+    assert outputs.mvm_logits.shape == (4, model.config.num_visual_tokens, 32)
     outputs.loss.backward()
     assert model.stua_projection.weight.grad.abs().sum() > 0
+    assert model.mvm_head.decoder.weight.grad.abs().sum() > 0
     assert model.ashnets.visual_encoder.projection.weight.grad.abs().sum() > 0
     # The decoder is tied to the word embeddings.
     assert model.mlm_head.decoder.weight.data_ptr() == model.ashnets.text_embeddings.word_embeddings.weight.data_ptr()
@@ -32,19 +34,22 @@ def test_every_objective_is_returned_and_finite(captioned_batch):
 
 def test_objectives_switch_off_and_stua_leaves_the_text_side_alone(captioned_batch):
     torch.manual_seed(0)
-    model = AshNetsForPreTraining(tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0))
+    model = AshNetsForPreTraining(tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0, mvm_weight=0))
     outputs = model(**captioned_batch)
     assert outputs.itc_loss is None and outputs.itm_loss is None and outputs.mlm_loss is None
+    assert outputs.mvm_loss is None and not bool(model.visual_dictionary.initialized)
     outputs.loss.backward()
     assert model.ashnets.text_embeddings.word_embeddings.weight.grad is None  # text side detached in STUA
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.ashnets.snn.parameters())
     with pytest.raises(ValueError, match="switched off"):
-        AshNetsForPreTraining(tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0, stua_weight=0))(**captioned_batch)
+        AshNetsForPreTraining(
+            tiny_config(itc_weight=0, itm_weight=0, mlm_weight=0, mvm_weight=0, stua_weight=0)
+        )(**captioned_batch)
 
 
 def test_losses_decrease_over_a_few_steps(captioned_batch):
     torch.manual_seed(0)
-    model = AshNetsForPreTraining(tiny_config())
+    model = AshNetsForPreTraining(tiny_config(mvm_probability=0.5))
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
     special = torch.zeros_like(captioned_batch["input_ids"], dtype=torch.bool)
@@ -55,13 +60,13 @@ def test_losses_decrease_over_a_few_steps(captioned_batch):
     first = last = None
     for _ in range(12):
         outputs = model(**captioned_batch, masked_input_ids=masked, mlm_labels=labels)
-        losses = {n: getattr(outputs, f"{n}_loss").item() for n in ("itc", "itm", "mlm", "stua")}
+        losses = {n: getattr(outputs, f"{n}_loss").item() for n in ("itc", "itm", "mlm", "mvm", "stua")}
         first = first or losses
         last = losses
         outputs.loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    for name in ("itc", "mlm", "stua"):
+    for name in ("itc", "mlm", "mvm", "stua"):
         assert last[name] < first[name], (name, first, last)
 
 
@@ -78,16 +83,48 @@ def test_bert_masking_recipe():
     assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(masked[~chosen], ids[~chosen])
 
 
-def test_save_and_load_keep_the_tied_decoder_and_the_outputs(tmp_path, captioned_batch):
+def test_visual_dictionary_follows_the_features_and_passes_gradients_straight_through():
+    from modeling_ashnets.visual_dictionary import AshNetsVisualDictionary
+
     torch.manual_seed(0)
-    model = AshNetsForPreTraining(tiny_config()).eval()
+    dictionary = AshNetsVisualDictionary(size=8, dim=2, decay=0.5)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    features = (centres.repeat(8, 1) + 0.1 * torch.randn(32, 2)).reshape(4, 8, 2).requires_grad_()
+    for _ in range(40):
+        quantised, indices = dictionary(features)
+    assert bool(dictionary.initialized)
+    # Every token ends up next to its entry: the dictionary's entries moved to the clusters the tokens form.
+    assert (quantised - features).norm(dim=-1).max() < 1.0
+    assert torch.allclose(quantised, dictionary.embeddings[indices], atol=1e-5)
+    # An entry nobody chooses any more is moved back among the tokens.
+    with torch.no_grad():
+        dictionary.embeddings[0] = dictionary.embedding_sum[0] = torch.tensor([1e3, 1e3])
+        dictionary.cluster_size[0] = 0.0
+        dictionary(features)
+    assert dictionary.embeddings[0].norm() < 20
+    quantised.sum().backward()
+    assert torch.equal(features.grad, torch.ones_like(features))  # straight-through
+    dictionary.eval()
+    frozen = dictionary.embeddings.clone()
+    dictionary(features + 5.0)
+    assert torch.equal(dictionary.embeddings, frozen)  # no update outside training
+    with pytest.raises(RuntimeError, match="empty"):
+        AshNetsVisualDictionary(size=4, dim=2).eval()(features)
+
+
+def test_save_and_load_keep_the_tied_decoder_the_dictionary_and_the_outputs(tmp_path, captioned_batch):
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config())
+    model(**captioned_batch)  # one training pass fills the visual dictionary
+    model.eval()
     model.save_pretrained(tmp_path)
     loaded = AshNetsForPreTraining.from_pretrained(tmp_path).eval()
+    assert torch.equal(loaded.visual_dictionary.embeddings, model.visual_dictionary.embeddings)
     assert loaded.mlm_head.decoder.weight.data_ptr() == loaded.ashnets.text_embeddings.word_embeddings.weight.data_ptr()
     with torch.no_grad():
         torch.manual_seed(1)
         expected = model(**captioned_batch)
         torch.manual_seed(1)
         actual = loaded(**captioned_batch)
-    for name in ("loss", "itc_loss", "itm_loss", "mlm_loss", "stua_loss"):
+    for name in ("loss", "itc_loss", "itm_loss", "mlm_loss", "mvm_loss", "stua_loss"):
         assert torch.allclose(getattr(expected, name), getattr(actual, name), atol=1e-5), name
