@@ -1,6 +1,6 @@
 """easy-VQA: ashnets-tiny against transformers' ViLT of comparable size, same data, tokenizer, images and budget.
 
-Both models are trained from random initialisation by the same Accelerate loop (modeling_ashnets.finetuning, the
+Both models are trained from random initialisation by the same Accelerate loop (modeling_ashnets.training, the
 one `make demo` uses) with the demo's recipe and the same wall-clock training budget: ashnets-tiny trains for the
 demo's epochs, and ViLT for as many steps as it takes in the same time (its speed is measured first on 20 steps).
 Both are then evaluated on the full easy-VQA test split (9,673 questions). ViLT gets the same pixels (64x64, ImageNet-normalised) and the same
@@ -25,7 +25,7 @@ import run_vqa  # noqa: E402
 
 from modeling_ashnets import AshNetsForQuestionAnswering  # noqa: E402
 from modeling_ashnets.data.collators import AshNetsCollator  # noqa: E402
-from modeling_ashnets.finetuning import build_model_and_processor, run_finetuning  # noqa: E402
+from modeling_ashnets.training import build_model_and_processor, run_training  # noqa: E402
 
 
 def vilt_of_similar_size(target_parameters: int, id2label: dict, image_size: int, patch_size: int):
@@ -109,7 +109,7 @@ def main():
             print(f"ViLT: {rate:.2f} steps/s -> {options.max_train_steps} steps in ashnets-tiny's training time")
         parameters = sum(p.numel() for p in model.parameters())
         print(f"== {name}: {parameters / 1e6:.2f} M parameters")
-        metrics = run_finetuning(options, "vqa", model, processor, train, test)
+        metrics = run_training(options, "vqa", model, processor, train, test)
         with open(os.path.join(options.output_dir, "train_results.json"), encoding="utf-8") as handle:
             trained = json.load(handle)
         results[name] = {

@@ -1,6 +1,6 @@
 """`make demo`: fine-tune ashnets-tiny on easy-VQA, evaluate it on the whole test split, reload it and ask it a question.
 
-This is the same code path a researcher uses at scale (examples/run_vqa.py -> modeling_ashnets.finetuning, with
+This is the same code path a researcher uses at scale (examples/run_vqa.py -> modeling_ashnets.training, with
 Accelerate), on the easy-VQA data set that ships on PyPI: 38,575 training questions about 4,000 64x64 images,
 9,673 test questions, 13 answers. The checkpoint, processor and eval_results.json go to runs/easy-vqa/.
 """

@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from modeling_ashnets import AshNetsForEntailment
-from modeling_ashnets.finetuning import add_finetuning_arguments, build_model_and_processor, run_finetuning
+from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
 
 
 def parse_args(argv=None):
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     data.add_argument("--train_split", default="train")
     data.add_argument("--eval_split", default="validation")
     data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_finetuning_arguments(parser)
+    add_training_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     train, evaluation = load_data(args)
     model, processor = build_model_and_processor(args, AshNetsForEntailment)
-    return run_finetuning(args, "entailment", model, processor, train, evaluation)
+    return run_training(args, "entailment", model, processor, train, evaluation)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from modeling_ashnets import AshNetsForRetrieval
-from modeling_ashnets.finetuning import add_finetuning_arguments, build_model_and_processor, run_finetuning
+from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
 
 
 def parse_args(argv=None):
@@ -31,7 +31,7 @@ def parse_args(argv=None):
     data.add_argument("--eval_split", default="test")
     data.add_argument("--rerank_k", type=int, default=0, help="re-rank each query's top K candidates with ITM")
     data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_finetuning_arguments(parser)
+    add_training_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     train, evaluation = load_data(args)
     model, processor = build_model_and_processor(args, AshNetsForRetrieval)
-    return run_finetuning(args, "retrieval", model, processor, train, evaluation, forward_kwargs={"return_loss": True})
+    return run_training(args, "retrieval", model, processor, train, evaluation, forward_kwargs={"return_loss": True})
 
 
 if __name__ == "__main__":

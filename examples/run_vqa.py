@@ -18,7 +18,7 @@ import json
 import sys
 
 from modeling_ashnets import AshNetsForQuestionAnswering
-from modeling_ashnets.finetuning import add_finetuning_arguments, build_model_and_processor, run_finetuning
+from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
 
 
 def parse_args(argv=None):
@@ -34,7 +34,7 @@ def parse_args(argv=None):
     data.add_argument("--train_split", default="train")
     data.add_argument("--eval_split", default="validation")
     data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_finetuning_arguments(parser)
+    add_training_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     model, processor = build_model_and_processor(
         args, AshNetsForQuestionAnswering, id2label=id2label, label2id={a: i for i, a in id2label.items()}
     )
-    return run_finetuning(args, "vqa", model, processor, train, evaluation)
+    return run_training(args, "vqa", model, processor, train, evaluation)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ TASK_COLUMNS = {
     "retrieval": ("image", "caption"),
     "entailment": ("image", "hypothesis"),
     "nlvr2": ("images", "sentence"),
+    "pretraining": ("image", "text"),
 }
 
 

