@@ -7,6 +7,7 @@ many processes).
 """
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
@@ -17,7 +18,7 @@ import time
 import datasets
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoProcessor, AutoTokenizer, get_scheduler
@@ -33,6 +34,7 @@ from .processing_ashnets import AshNetsProcessor
 __all__ = ["add_training_arguments", "build_model_and_processor", "default_tokenizer_path", "run_training"]
 
 POSITION_FILE = "data_position_rank{}.json"  # where each process's data stream stood at a checkpoint
+COMPLETE_MARKER = "checkpoint_complete"  # written last: a run killed while saving leaves a folder without it
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
@@ -129,7 +131,11 @@ def build_model_and_processor(args, model_class, **config_kwargs):
 
 
 def _latest_checkpoint(output_dir: str) -> str | None:
-    found = [(int(m.group(1)), name) for name in os.listdir(output_dir) if (m := CHECKPOINT_PATTERN.match(name))]
+    """The newest complete checkpoint-N folder of `output_dir` (None if there is none)."""
+    found = [
+        (int(m.group(1)), name) for name in os.listdir(output_dir)
+        if (m := CHECKPOINT_PATTERN.match(name)) and os.path.isfile(os.path.join(output_dir, name, COMPLETE_MARKER))
+    ]
     return os.path.join(output_dir, max(found)[1]) if found else None
 
 
@@ -224,6 +230,23 @@ def _save_checkpoint(accelerator, folder: str, epoch: int, batches_in_epoch: int
     _write_json(os.path.join(folder, POSITION_FILE.format(accelerator.process_index)),
                 {"epoch": epoch, "batches_in_epoch": batches_in_epoch})
     accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        with open(os.path.join(folder, COMPLETE_MARKER), "w", encoding="utf-8") as handle:
+            handle.write(f"{accelerator.num_processes} processes\n")
+    accelerator.wait_for_everyone()
+
+
+def _parameter_digest(model) -> str:
+    """SHA-256 of every parameter and persistent buffer except batch-norm statistics (which each process keeps for
+    its own batches): equal on all processes of a correct distributed run."""
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for name in sorted(state):
+        if name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue
+        digest.update(name.encode())
+        digest.update(state[name].detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _any_process(accelerator, flag: bool) -> bool:
@@ -397,6 +420,8 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     metrics = evaluate()  # ends with every process waiting for the main one
 
     unwrapped = accelerator.unwrap_model(model)
+    digests = gather_object([_parameter_digest(unwrapped)])
+    skipped = int(accelerator.reduce(torch.tensor([skipped], device=accelerator.device), reduction="sum").item())
     unwrapped.save_pretrained(args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
     if accelerator.is_main_process:
         processor.save_pretrained(args.output_dir)
@@ -407,6 +432,7 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
             "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
             "train_skipped_samples": skipped,
             "num_processes": accelerator.num_processes,
+            "parameter_digest_per_process": digests,
             "log_history": history,
         })
     if args.report_to != "none":

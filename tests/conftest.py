@@ -84,3 +84,37 @@ def photo():
 
 def make_batch(processor, samples):
     return processor(images=[s[0] for s in samples], text=[s[1] for s in samples])
+
+
+def write_pretraining_fixtures(folder):
+    """Small COCO captions and Visual Genome region files in their official formats, over real (easy-VQA) images
+    saved as JPEG; COCO also names a corrupt and a missing image. Returns the paths."""
+    import json
+
+    from easy_vqa import get_train_image_paths
+
+    paths = get_train_image_paths()
+    coco, vg_1, vg_2 = folder / "train2017", folder / "VG_100K", folder / "VG_100K_2"
+    for directory in (coco, vg_1, vg_2):
+        directory.mkdir(parents=True)
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "height": 64, "width": 64} for i in range(1, 9)]
+    for image in images:
+        Image.open(paths[image["id"]]).convert("RGB").save(coco / image["file_name"], quality=95)
+    (coco / "000000000098.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    images += [{"id": 98, "file_name": "000000000098.jpg"}, {"id": 99, "file_name": "000000000099.jpg"}]
+    annotations = [{"id": 10 * i + k, "image_id": i, "caption": f"picture number {i}, caption {k}"}
+                   for i in range(1, 9) for k in range(2)]
+    annotations += [{"id": 980, "image_id": 98, "caption": "corrupt"}, {"id": 990, "image_id": 99, "caption": "gone"}]
+    captions = folder / "captions_train2017.json"
+    captions.write_text(json.dumps({"info": {}, "licenses": [], "images": images, "annotations": annotations}))
+    regions = []
+    for image_id in range(1, 7):
+        target = vg_1 if image_id <= 3 else vg_2
+        Image.open(paths[100 + image_id]).convert("RGB").save(target / f"{image_id}.jpg", quality=95)
+        regions.append({"id": image_id, "regions": [
+            {"region_id": 100 * image_id + k, "image_id": image_id, "phrase": f"region {k} of image {image_id}",
+             "x": 4 * k, "y": 4 * k, "width": 20, "height": 20} for k in range(3)
+        ]})
+    region_file = folder / "region_descriptions.json"
+    region_file.write_text(json.dumps(regions))
+    return {"coco_captions": captions, "coco_images": coco, "vg_regions": region_file, "vg_images": [vg_1, vg_2]}
