@@ -188,6 +188,18 @@ def test_summary_ratio_switch():
     assert with_ratio.summary_ratio.ratio.shape == (32,)
 
 
+def test_visual_embeds_stand_in_for_pixel_values(config):
+    """MVM's path: visual features computed, (masked,) embedded and passed in give the pixel path's outputs."""
+    model = seeded_model(config)
+    inputs = random_inputs()
+    with torch.no_grad():
+        expected = model(**inputs).last_hidden_state
+        visual, grid, *_ = model.visual_features(inputs["pixel_values"])
+        given = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                      visual_embeds=model.embed_visual(visual, grid)).last_hidden_state
+    assert torch.allclose(expected, given, atol=1e-6)
+
+
 def test_gradient_checkpointing(config):
     model = seeded_model(config).train()
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -292,6 +304,9 @@ def test_question_answering_loss_and_label_errors():
         (lambda i: i.update(input_ids=torch.ones(3, 0, dtype=torch.long), attention_mask=None), "empty"),
         (lambda i: i.update(pixel_values=torch.randn(3, 3, 256, 256)), "grid of visual tokens"),
         (lambda i: i.clear(), "Nothing to encode"),
+        (lambda i: i.update(visual_embeds=torch.randn(3, 4, 32)), "either pixel_values or visual_embeds"),
+        (lambda i: i.update(pixel_values=None, visual_embeds=torch.randn(3, 4, 31)), r"visual_embeds must have shape"),
+        (lambda i: i.update(pixel_values=None, visual_embeds=torch.randn(2, 4, 32)), "2 visual_embeds"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(config, change, message):
