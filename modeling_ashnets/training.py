@@ -279,7 +279,8 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         os.makedirs(args.output_dir, exist_ok=True)
     accelerator.wait_for_everyone()
     if getattr(args, "gradient_checkpointing", False):
-        model.gradient_checkpointing_enable()
+        # transformers 5 renamed it (the old name warns); older 5.x releases only have the old one.
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     streaming = isinstance(train_dataset, datasets.IterableDataset)
     if streaming and not args.max_train_steps:
         raise ValueError("A streamed training set has no length: pass --max_train_steps.")
