@@ -11,7 +11,6 @@ Writes benchmarks/results/easy_vqa.json and easy_vqa.md (the README table). Run:
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 import demo_easy_vqa  # noqa: E402
 import run_vqa  # noqa: E402
+from results_files import machine, write_results  # noqa: E402
 
 from modeling_ashnets import AshNetsForQuestionAnswering  # noqa: E402
 from modeling_ashnets.data.collators import AshNetsCollator  # noqa: E402
@@ -129,12 +129,7 @@ def main():
         key: ours[key] / vilt[key]
         for key in ("eval_accuracy", "train_samples_per_second", "inference_samples_per_second")
     }
-    results["machine"] = {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
-    os.makedirs(args.results_dir, exist_ok=True)
-    with open(os.path.join(args.results_dir, "easy_vqa.json"), "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-        handle.write("\n")
+    results["machine"] = machine()
     rows = ["| model | params | test accuracy | yes/no | color | shape | train samples/s | inference samples/s | train steps | train time |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in ("ashnets-tiny", "vilt"):
@@ -151,8 +146,7 @@ def main():
                 f"x{ratios['train_samples_per_second']:.2f}, inference throughput x{ratios['inference_samples_per_second']:.2f} "
                 f"({results['machine']['cpu_threads']} CPU threads, {results['machine']['date']}).")
     table = "\n".join(rows) + "\n"
-    with open(os.path.join(args.results_dir, "easy_vqa.md"), "w", encoding="utf-8") as handle:
-        handle.write(table)
+    write_results(args.results_dir, "easy_vqa", results, table)
     print(table)
 
 

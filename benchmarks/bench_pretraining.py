@@ -4,6 +4,8 @@
 * pre-trained: `examples/pretrain.py` on the built-in easy-VQA corpus (captions and region phrases of the training
   images; all five objectives) for a share `--pretrain_share` of T, then the demo's recipe for the steps that fit in
   the rest of T (scratch's steps scaled by the remaining time).
+* control: from scratch with only the pre-trained arm's fine-tuning steps (is pre-training worth more than the
+  fine-tuning steps it costs?).
 * `--ablations`: the pre-trained arm again with each objective switched off in turn (same steps as the full run).
 
 Compute is wall-clock training time on this machine (both arms run here, one after the other; evaluation and set-up
@@ -14,9 +16,7 @@ and pretraining.md (the README table). Run: `python benchmarks/bench_pretraining
 import argparse
 import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import demo_easy_vqa  # noqa: E402
 import pretrain  # noqa: E402
 import run_vqa  # noqa: E402
+from results_files import machine, write_results  # noqa: E402
 
 RECIPE_OVERRIDES = "initializer_range=0.05,hidden_dropout_prob=0,attention_probs_dropout_prob=0"
 PRETRAIN_ARGUMENTS = [
@@ -82,12 +83,7 @@ def _write(results: dict, args) -> None:
     results["ratio_pretrained_over_scratch_accuracy"] = (
         results["pretrained"]["eval_accuracy"] / results["scratch"]["eval_accuracy"]
     )
-    results["machine"] = {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
-    os.makedirs(args.results_dir, exist_ok=True)
-    with open(os.path.join(args.results_dir, "pretraining.json"), "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-        handle.write("\n")
+    results["machine"] = machine()
     rows = ["| arm | pre-training | fine-tuning | total training time | test accuracy | yes/no | color | shape |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, arm in results.items():
@@ -104,8 +100,7 @@ def _write(results: dict, args) -> None:
     rows.append(f"pre-trained / scratch accuracy: x{results['ratio_pretrained_over_scratch_accuracy']:.3f} "
                 f"({results['machine']['cpu_threads']} CPU threads, {results['machine']['date']}).")
     table = "\n".join(rows) + "\n"
-    with open(os.path.join(args.results_dir, "pretraining.md"), "w", encoding="utf-8") as handle:
-        handle.write(table)
+    write_results(args.results_dir, "pretraining", results, table)
     print(table)
 
 
@@ -116,37 +111,51 @@ def main():
     parser.add_argument("--ablations", action="store_true", help="also pre-train with each objective off in turn")
     parser.add_argument("--output_dir", default=str(ROOT / "runs" / "benchmark-pretraining"))
     parser.add_argument("--results_dir", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--reuse_results", action="store_true",
+                        help="keep the arms already in the results file and run only the missing ones")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.output_dir)
 
-    scratch = _fine_tune(str(out / "scratch"), args.num_train_epochs)
+    results = {}
+    saved = os.path.join(args.results_dir, "pretraining.json")
+    if args.reuse_results and os.path.isfile(saved):
+        with open(saved, encoding="utf-8") as handle:
+            results = json.load(handle)
+
+    def arm(name: str, run) -> dict:
+        """Run an arm unless --reuse_results already holds it; record it and rewrite the results."""
+        if name not in results:
+            results[name] = run()
+            print(f"{name}: {json.dumps(results[name])}")
+            if "pretrained" in results:
+                _write(results, args)
+        return results[name]
+
+    scratch = arm("scratch", lambda: _fine_tune(str(out / "scratch"), args.num_train_epochs))
     budget = scratch["train_runtime_s"]
-    print(f"scratch: {json.dumps(scratch)}")
 
-    probe = _pretrain(str(out / "probe"), 15)
-    pretrain_rate = probe["train_steps"] / probe["train_runtime"]
-    pretrain_steps = max(1, int(pretrain_rate * args.pretrain_share * budget))
-    pretrained = _pretrain(str(out / "pretrained"), pretrain_steps)
-    remaining = max(0.0, budget - pretrained["train_runtime"])
-    finetune_steps = max(1, int(scratch["train_steps"] * remaining / budget))
-    with_pretraining = _fine_tune(str(out / "pretrained-vqa"), args.num_train_epochs, finetune_steps,
-                                  str(out / "pretrained"))
-    with_pretraining.update(pretrain_steps=pretrain_steps, pretrain_runtime_s=pretrained["train_runtime"],
-                            **_final_losses(pretrained))
-    print(f"pre-trained: {json.dumps(with_pretraining)}")
-    results = {"scratch": scratch, "pretrained": with_pretraining}
-    _write(results, args)
+    def pretrain_then_fine_tune(name: str, steps: int | None, switched_off: str | None = None) -> dict:
+        if steps is None:  # the full run: as many pre-training steps as fit in the budget's share
+            probe = _pretrain(str(out / "probe"), 15)
+            steps = max(1, int(probe["train_steps"] / probe["train_runtime"] * args.pretrain_share * budget))
+        pretrained = _pretrain(str(out / name), steps, switched_off)
+        remaining = max(0.0, budget - pretrained["train_runtime"])
+        finetune_steps = results.get("pretrained", {}).get("train_steps") or max(
+            1, int(scratch["train_steps"] * remaining / budget)
+        )
+        result = _fine_tune(str(out / f"{name}-vqa"), args.num_train_epochs, finetune_steps, str(out / name))
+        return {**result, "pretrain_steps": steps, "pretrain_runtime_s": pretrained["train_runtime"],
+                **_final_losses(pretrained)}
 
-    if args.ablations:
+    full = arm("pretrained", lambda: pretrain_then_fine_tune("pretrained", None))
+    # The control: no pre-training, and only the fine-tuning steps the pre-trained arm had.
+    arm("scratch_same_fine_tuning_steps",
+        lambda: _fine_tune(str(out / "scratch-short"), args.num_train_epochs, full["train_steps"]))
+    if args.ablations:  # each objective off in turn, same pre-training and fine-tuning steps as the full run
         for objective in OBJECTIVES:
-            folder = out / f"without-{objective}"
-            ablated = _pretrain(str(folder), pretrain_steps, switched_off=objective)
-            arm = _fine_tune(str(folder) + "-vqa", args.num_train_epochs, finetune_steps, str(folder))
-            arm.update(pretrain_steps=pretrain_steps, pretrain_runtime_s=ablated["train_runtime"])
-            results[f"without_{objective}"] = arm
-            print(f"without {objective}: {json.dumps(arm)}")
-            _write(results, args)
+            arm(f"without_{objective}",
+                lambda: pretrain_then_fine_tune(f"without-{objective}", full["pretrain_steps"], objective))
 
 
 if __name__ == "__main__":

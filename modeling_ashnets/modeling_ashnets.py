@@ -20,7 +20,6 @@ from transformers.utils import ModelOutput
 from .configuration_ashnets import PROCESSOR_CODE_FILES, AshNetsConfig
 from .fusion_transformer import (
     AshNetsEncoder,
-    AshNetsLayer,
     AshNetsPooler,
     AshNetsTextEmbeddings,
     AshNetsVisualEmbeddings,

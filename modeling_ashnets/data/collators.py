@@ -6,7 +6,6 @@ the image path (or row) and the reason, and the training loop counts them. Colum
 answers, question types, ids) travel alongside in `batch["meta"]` for the evaluation.
 """
 
-import io
 from collections import OrderedDict
 from dataclasses import dataclass
 
