@@ -179,6 +179,11 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
             init.constant_(module.stua_logit_scale, float(self.config.logit_scale_init_value))
             init.normal_(module.visual_mask_embedding, mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, AshNetsVisualDictionary):
+            # Empty until the first training batch fills it (a pre-training head loaded from a task checkpoint).
+            for buffer in (module.embeddings, module.cluster_size, module.embedding_sum):
+                init.zeros_(buffer)
+            init.zeros_(module.initialized)
         elif isinstance(module, AshNetsTextEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).unsqueeze(0))
         else:

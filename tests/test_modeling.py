@@ -247,6 +247,14 @@ def test_fresh_init_is_complete(config, tmp_path):
     torch.testing.assert_close(
         loaded.ashnets.text_embeddings.position_ids, torch.arange(config.max_position_embeddings)[None]
     )
+    # A pre-training head loaded from a task checkpoint starts with an empty visual dictionary and its own init.
+    from modeling_ashnets import AshNetsForPreTraining
+
+    pretraining = AshNetsForPreTraining.from_pretrained(tmp_path)
+    dictionary = pretraining.visual_dictionary
+    assert dictionary.embeddings.eq(0).all() and dictionary.cluster_size.eq(0).all() and not bool(dictionary.initialized)
+    assert 0.01 < pretraining.visual_mask_embedding.std() < 0.03
+    assert pretraining.logit_scale.item() == pytest.approx(config.logit_scale_init_value)
 
 
 def test_visual_grid_rounds_up_like_the_cnn():
