@@ -8,6 +8,7 @@ from transformers import (
     AutoModelForZeroShotImageClassification,
     AutoProcessor,
 )
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_ashnets import AshNetsConfig
 from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
@@ -27,6 +28,7 @@ from .modeling_ashnets import (
     AshNetsQuestionAnsweringOutput,
     AshNetsRetrievalOutput,
 )
+from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline, AshNetsVisualQuestionAnsweringPipeline
 from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
 from .processing_ashnets import AshNetsProcessor
 
@@ -44,6 +46,7 @@ __all__ = [
     "AshNetsForQuestionAnswering",
     "AshNetsForRetrieval",
     "AshNetsImageProcessor",
+    "AshNetsImageTextRetrievalPipeline",
     "AshNetsImageProcessorTorchvision",
     "AshNetsModel",
     "AshNetsModelOutput",
@@ -52,6 +55,7 @@ __all__ = [
     "AshNetsProcessor",
     "AshNetsQuestionAnsweringOutput",
     "AshNetsRetrievalOutput",
+    "AshNetsVisualQuestionAnsweringPipeline",
     "init_backbone_from_resnet",
     "init_fusion_from_bert",
 ]
@@ -73,6 +77,15 @@ def _register_auto_classes():
     AshNetsModel.register_for_auto_class("AutoModel")
     AshNetsForQuestionAnswering.register_for_auto_class("AutoModelForVisualQuestionAnswering")
     AshNetsForRetrieval.register_for_auto_class("AutoModelForZeroShotImageClassification")
+    # transformers 5 has no visual-question-answering task any more; ours takes its name.
+    PIPELINE_REGISTRY.register_pipeline(
+        "visual-question-answering", pipeline_class=AshNetsVisualQuestionAnsweringPipeline,
+        pt_model=AutoModelForVisualQuestionAnswering, type="multimodal",
+    )
+    PIPELINE_REGISTRY.register_pipeline(
+        "image-text-retrieval", pipeline_class=AshNetsImageTextRetrievalPipeline,
+        pt_model=AutoModelForZeroShotImageClassification, type="multimodal",
+    )
 
 
 _register_auto_classes()

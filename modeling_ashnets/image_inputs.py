@@ -2,20 +2,27 @@
 
 Accepted: a path, raw encoded bytes, a PIL image, or a uint8 / uint16 / float-in-[0, 1] array or tensor
 (HW, HWC or CHW). Grayscale, alpha, palette, CMYK and 16-bit images are converted to 8-bit RGB.
+`load_image_reference` also takes what pipelines and HTTP payloads carry: a URL, a base64 string or a data URI.
 """
 
+import base64
+import binascii
 import io
 import os
+import urllib.request
 import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 
-__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "to_rgb_image", "flatten_image_batch"]
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_IMAGE_PIXELS", "flatten_image_batch", "load_image_reference",
+           "to_rgb_image"]
 
 # PIL's own decompression-bomb threshold (about 89.5 megapixels).
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
+# Largest encoded image accepted from a URL, base64 string or data URI.
+DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
 def _describe(source) -> str:
@@ -156,3 +163,44 @@ def flatten_image_batch(images) -> tuple[list, int | None]:
             raise ValueError("Mixed single images and image lists in one batch: pass all singles or all pairs.")
         return list(images), 1
     return [images], 1
+
+
+def load_image_reference(
+    image, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, timeout: float = 10.0
+) -> Image.Image:
+    """An image given as a path, an http(s) URL, a base64 string, a `data:image/...;base64,` URI, encoded bytes, a
+    PIL image, an array or a tensor -> a checked RGB PIL image. Encoded inputs over `max_bytes` are refused."""
+    if isinstance(image, str):
+        if image.startswith(("http://", "https://")):
+            image = _download(image, max_bytes, timeout)
+        elif os.path.isfile(image):
+            return to_rgb_image(image, max_pixels)
+        else:
+            image = _decode_base64(image, max_bytes)
+    if isinstance(image, (bytes, bytearray)) and len(image) > max_bytes:
+        raise ValueError(f"The encoded image has {len(image)} bytes, over the limit of {max_bytes}.")
+    return to_rgb_image(image, max_pixels)
+
+
+def _decode_base64(text: str, max_bytes: int) -> bytes:
+    payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    if len(payload) > max_bytes * 4 // 3 + 4:
+        raise ValueError(f"The base64 image is over the limit of {max_bytes} bytes.")
+    try:
+        return base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        shown = text if len(text) < 60 else text[:57] + "..."
+        raise ValueError(
+            f"The image {shown!r} is neither an existing file, an http(s) URL, nor base64 data: check the path."
+        ) from None
+
+
+def _download(url: str, max_bytes: int, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data = response.read(max_bytes + 1)
+    except OSError as error:
+        raise ValueError(f"Cannot download the image {url}: {error}.") from error
+    if len(data) > max_bytes:
+        raise ValueError(f"The image at {url} is over the limit of {max_bytes} bytes.")
+    return data

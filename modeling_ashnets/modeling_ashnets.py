@@ -190,25 +190,35 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             super()._init_weights(module)
 
 
+    # (task, pipeline class in pipeline_ashnets.py, Auto class) of a head that has a pipeline of its own.
+    _custom_pipeline: tuple[str, str, str] | None = None
+
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Also copies the processor code next to the model code, so that the folder's `auto_map` entries for
-        AutoProcessor / AutoImageProcessor always resolve; drops those entries where the code is not at hand."""
+        """Also copies the processor code (and a head's pipeline code) next to the model code, so that the folder's
+        `auto_map` entries for AutoProcessor / AutoImageProcessor always resolve and `pipeline(model=folder,
+        trust_remote_code=True)` finds the head's pipeline; drops those entries where the code is not at hand."""
         result = super().save_pretrained(save_directory, *args, **kwargs)
         config_file = os.path.join(save_directory, "config.json")
-        if self.is_remote_code() and os.path.isfile(config_file):
-            here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
-            available = all(os.path.isfile(os.path.join(here, name)) for name in PROCESSOR_CODE_FILES)
-            if available:
-                for name in PROCESSOR_CODE_FILES:
-                    shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
-            else:
-                with open(config_file, encoding="utf-8") as handle:
-                    saved = json.load(handle)
-                for key in ("AutoProcessor", "AutoImageProcessor"):
-                    saved.get("auto_map", {}).pop(key, None)
-                with open(config_file, "w", encoding="utf-8") as handle:
-                    json.dump(saved, handle, indent=2, sort_keys=True)
-                    handle.write("\n")
+        if not (self.is_remote_code() and os.path.isfile(config_file)):
+            return result
+        here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
+        files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if self._custom_pipeline else [])]
+        with open(config_file, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if all(os.path.isfile(os.path.join(here, name)) for name in files):
+            for name in files:
+                shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
+            if self._custom_pipeline:
+                task, pipeline_class, auto_class = self._custom_pipeline
+                saved["custom_pipelines"] = {
+                    task: {"impl": f"pipeline_ashnets.{pipeline_class}", "pt": [auto_class], "type": "multimodal"}
+                }
+        else:
+            for key in ("AutoProcessor", "AutoImageProcessor"):
+                saved.get("auto_map", {}).pop(key, None)
+        with open(config_file, "w", encoding="utf-8") as handle:
+            json.dump(saved, handle, indent=2, sort_keys=True)
+            handle.write("\n")
         return result
 
 
@@ -422,6 +432,10 @@ class AshNetsModel(AshNetsPreTrainedModel):
 
 class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
     """VQA as multi-label classification over an answer vocabulary (`config.id2label`), BCE on soft scores."""
+
+    _custom_pipeline = (
+        "visual-question-answering", "AshNetsVisualQuestionAnsweringPipeline", "AutoModelForVisualQuestionAnswering"
+    )
 
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)
@@ -665,6 +679,10 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
     one hard negative text per image and image per text, sampled by ITC similarity. Pairs whose texts are identical
     count as positives of each other in both losses (captions repeat in small data sets).
     """
+
+    _custom_pipeline = (
+        "image-text-retrieval", "AshNetsImageTextRetrievalPipeline", "AutoModelForZeroShotImageClassification"
+    )
 
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)

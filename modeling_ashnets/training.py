@@ -434,6 +434,8 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
             "train_skipped_samples": skipped,
             "num_processes": accelerator.num_processes,
             "parameter_digest_per_process": digests,
+            "task": task,
+            "arguments": {k: v for k, v in sorted(vars(args).items()) if isinstance(v, (bool, int, float, str))},
             "log_history": history,
         })
     if args.report_to != "none":

@@ -1,0 +1,184 @@
+"""`ashnets`: predict with, evaluate, export and publish ASH-Nets checkpoints from the command line."""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+
+DESCRIPTION = """\
+ASH-Nets from the command line. A MODEL is a checkpoint folder written by a training script
+(e.g. runs/easy-vqa after `make demo`) or an exported repository folder.
+
+  ashnets predict  --model runs/easy-vqa --image shape.png --question "what color is the shape?"
+  ashnets predict  --model runs/retrieval --image shape.png --labels "a red circle" "a blue triangle"
+  ashnets predict  --model runs/ve --image shape.png --hypothesis "there is a circle"
+  ashnets evaluate --model runs/easy-vqa --max_samples 1000
+  ashnets export   --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --output exported/
+  ashnets push     --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --private
+
+`push` exports and uploads in one step (log in first with `hf auth login`, or set HF_TOKEN).
+Run `ashnets COMMAND --help` for each command's options.
+"""
+
+
+def _load(model_dir: str):
+    """(model, processor, architecture) of a checkpoint folder, with this package's classes."""
+    from transformers import AutoProcessor
+
+    from . import modeling_ashnets
+
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as handle:
+        architecture = (json.load(handle).get("architectures") or ["AshNetsModel"])[0]
+    model = getattr(modeling_ashnets, architecture).from_pretrained(model_dir).eval()
+    return model, AutoProcessor.from_pretrained(model_dir, backend="pil"), architecture
+
+
+def predict(args) -> object:
+    import torch
+
+    from .image_inputs import load_image_reference
+    from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline, AshNetsVisualQuestionAnsweringPipeline
+
+    model, processor, architecture = _load(args.model)
+    if architecture == "AshNetsForQuestionAnswering":
+        if not args.question:
+            raise SystemExit("This is a VQA checkpoint: pass --question.")
+        vqa = AshNetsVisualQuestionAnsweringPipeline(model=model, processor=processor)
+        return vqa(args.image, args.question, top_k=args.top_k)
+    if architecture == "AshNetsForRetrieval":
+        if not args.labels:
+            raise SystemExit("This is a retrieval checkpoint: pass --labels (two or more descriptions).")
+        retrieve = AshNetsImageTextRetrievalPipeline(model=model, processor=processor)
+        logits = torch.tensor(retrieve(images=[args.image], texts=args.labels)["logits_per_image"][0])
+        scores = logits.softmax(dim=-1)
+        return [{"label": args.labels[i], "score": float(scores[i])} for i in scores.argsort(descending=True)[: args.top_k]]
+    if architecture == "AshNetsForEntailment":
+        if not args.hypothesis:
+            raise SystemExit("This is a visual entailment checkpoint: pass --hypothesis.")
+        batch = processor(images=load_image_reference(args.image), text=args.hypothesis)
+        with torch.no_grad():
+            probabilities = model(**batch).logits[0].softmax(dim=-1)
+        return [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]
+    raise SystemExit(f"`predict` takes a VQA, retrieval or entailment checkpoint; {args.model} holds {architecture}.")
+
+
+_EVALUATION_TASKS = {
+    "AshNetsForQuestionAnswering": "vqa",
+    "AshNetsForRetrieval": "retrieval",
+    "AshNetsForEntailment": "entailment",
+    "AshNetsForImagesAndTextClassification": "nlvr2",
+}
+
+
+def evaluate(args) -> dict:
+    from .data import easy_vqa
+    from .data.collators import AshNetsCollator
+    from .evaluation import evaluate_task
+
+    model, processor, architecture = _load(args.model)
+    task = _EVALUATION_TASKS.get(architecture)
+    if task is None:
+        raise SystemExit(f"{args.model} holds {architecture}, which has no evaluation; pass a task checkpoint.")
+    loaders = {"vqa": easy_vqa.load_easy_vqa, "retrieval": easy_vqa.load_easy_vqa_retrieval,
+               "entailment": easy_vqa.load_easy_vqa_entailment, "nlvr2": easy_vqa.load_easy_vqa_nlvr2}
+    dataset = loaders[task]("test", max_samples=args.max_samples)
+    collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels)
+    metrics = evaluate_task(task, model, processor, dataset, collator, args.batch_size)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+    return metrics
+
+
+def export(args) -> dict:
+    from .hub_export import export_checkpoint
+
+    folder = export_checkpoint(args.model, args.output, args.repo_id, dataset=args.dataset, overwrite=args.overwrite)
+    return {"exported": folder, "files": sorted(os.listdir(folder))}
+
+
+def push(args) -> dict:
+    from .hub_export import export_checkpoint, push_folder
+
+    with tempfile.TemporaryDirectory(prefix="ashnets-export-") as staging:
+        folder = args.folder
+        if folder is None:
+            folder = export_checkpoint(args.model, args.export_dir or os.path.join(staging, "repo"), args.repo_id,
+                                       dataset=args.dataset, overwrite=args.overwrite)
+        url = push_folder(folder, args.repo_id, private=args.private, revision=args.revision,
+                          commit_message=args.commit_message, token=args.token)
+    return {"repo_id": args.repo_id, "commit": url}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ashnets", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("predict", help="answer a question, rank labels or judge a hypothesis for one image",
+                            description="Run a checkpoint on one image. The checkpoint's head decides what to pass: "
+                                        "VQA --question, retrieval --labels, entailment --hypothesis.")
+    p.add_argument("--model", required=True, help="checkpoint folder")
+    p.add_argument("--image", required=True, help="image file, http(s) URL or base64 string")
+    p.add_argument("--question", help="for a VQA checkpoint")
+    p.add_argument("--labels", nargs="+", help="for a retrieval checkpoint: candidate descriptions")
+    p.add_argument("--hypothesis", help="for an entailment checkpoint: a statement about the image")
+    p.add_argument("--top_k", type=int, default=5, help="how many answers or labels to print (default 5)")
+    p.set_defaults(run=predict)
+
+    p = commands.add_parser("evaluate", help="evaluate a checkpoint on the built-in easy-VQA test set of its task",
+                            description="Evaluate a task checkpoint on the built-in (easy-VQA) test set of its task. "
+                                        "For VQA v2, COCO, SNLI-VE or NLVR2, use the example scripts' evaluation.")
+    p.add_argument("--model", required=True, help="checkpoint folder")
+    p.add_argument("--max_samples", type=int, default=None, help="evaluate on the first N test samples only")
+    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--output", help="also write the metrics to this JSON file")
+    p.set_defaults(run=evaluate)
+
+    def add_export_options(p, required: bool):
+        p.add_argument("--model", required=required, help="checkpoint folder written by a training script")
+        p.add_argument("--repo_id", required=True, help="Hub repository name, e.g. you/ashnets-tiny-easy-vqa")
+        p.add_argument("--dataset", help="evaluation data set for the model card when the run did not record it "
+                                         "(easy-vqa, vqa-v2, ...)")
+        p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    p = commands.add_parser("export", help="write a self-contained Hub repository folder (code, weights, card)",
+                            description="Write the repository folder: remote code for every head, processor files, "
+                                        "safetensors weights, the pipeline, handler.py and a model card filled from "
+                                        "the run's eval_results.json.")
+    add_export_options(p, required=True)
+    p.add_argument("--output", required=True, help="folder to write (must be empty or new)")
+    p.set_defaults(run=export)
+
+    p = commands.add_parser("push", help="export a checkpoint and upload it to the Hub in one step",
+                            description="Export --model (or take an exported --folder) and upload it with "
+                                        "huggingface_hub: create_repo, then upload_folder. HF_ENDPOINT picks the Hub.")
+    add_export_options(p, required=False)
+    p.add_argument("--folder", help="an already exported folder to upload instead of --model")
+    p.add_argument("--export_dir", help="keep the exported folder here (default: a temporary folder)")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    p.add_argument("--commit_message", help="commit message (default: 'Upload ... with ashnets')")
+    p.add_argument("--token", help="Hub token (default: the logged-in token or HF_TOKEN)")
+    p.set_defaults(run=push)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "push" and not (args.model or args.folder):
+        raise SystemExit("ashnets push: pass --model (a checkpoint to export) or --folder (an exported folder).")
+    try:
+        result = args.run(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"ashnets {args.command}: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Inference Endpoints handler for an exported ASH-Nets checkpoint (copied to the repository root as `handler.py`).
+
+Why: Hugging Face Inference Endpoints call `EndpointHandler(path)(data)` with the request's JSON. This handler needs
+nothing but transformers and the checkpoint's own remote code, and answers, depending on the checkpoint's head:
+
+* VQA: `{"inputs": {"image": <base64 | URL>, "question": "..."}, "parameters": {"top_k": 3}}`
+  -> `[{"answer": ..., "score": ...}, ...]`
+* retrieval / zero-shot: `{"inputs": {"image": ..., "candidate_labels": ["...", ...]}}` -> labels with their scores,
+  best first; or `{"inputs": {"images": [...], "texts": [...]}}` -> both rankings.
+* entailment: `{"inputs": {"image": ..., "hypothesis": "..."}}` -> the three labels with their probabilities.
+
+Malformed payloads raise ValueError with a message that names the field and what was expected.
+"""
+
+import base64
+import binascii
+import json
+import os
+
+import torch
+from transformers import AutoProcessor, pipeline
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGES = 64
+MAX_TEXTS = 256
+
+
+def _image(value, field: str) -> bytes | str:
+    """A payload image (base64, data URI or http(s) URL) -> what the pipelines take; raises on anything else."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{field}' must be a base64-encoded image or an http(s) URL, got {type(value).__name__}.")
+    if value.startswith(("http://", "https://")):
+        return value
+    payload = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    if len(payload) * 3 // 4 > MAX_IMAGE_BYTES:
+        raise ValueError(f"'{field}' is over the limit of {MAX_IMAGE_BYTES // 2**20} MiB.")
+    try:
+        return base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"'{field}' is not valid base64 (nor an http(s) URL).") from None
+
+
+def _text(value, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"'{field}' must be a non-empty string.")
+    return value
+
+
+def _texts(value, field: str) -> list[str]:
+    if not isinstance(value, list) or not value or len(value) > MAX_TEXTS:
+        raise ValueError(f"'{field}' must be a list of 1 to {MAX_TEXTS} strings.")
+    return [_text(item, f"{field}[{i}]") for i, item in enumerate(value)]
+
+
+class EndpointHandler:
+    def __init__(self, path: str = ""):
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            config = json.load(handle)
+        self.architecture = (config.get("architectures") or ["AshNetsModel"])[0]
+        if self.architecture == "AshNetsForQuestionAnswering":
+            self.pipeline = pipeline(model=path, trust_remote_code=True)
+        elif self.architecture == "AshNetsForRetrieval":
+            self.pipeline = pipeline("image-text-retrieval", model=path, trust_remote_code=True)
+        elif self.architecture == "AshNetsForEntailment":
+            model_class = get_class_from_dynamic_module("modeling_ashnets.AshNetsForEntailment", path)
+            self.model = model_class.from_pretrained(path).eval()
+            self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+            self.load_image = get_class_from_dynamic_module("image_inputs.load_image_reference", path)
+        else:
+            raise ValueError(f"No endpoint for a {self.architecture} checkpoint: export a VQA, retrieval or "
+                             "entailment model.")
+
+    def __call__(self, data: dict):
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
+            raise ValueError('The request must be a JSON object {"inputs": {...}, "parameters": {...}}.')
+        inputs, parameters = data["inputs"], data.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise ValueError("'parameters' must be a JSON object.")
+        top_k = parameters.get("top_k")
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise ValueError(f"'parameters.top_k' must be a positive integer, got {top_k!r}.")
+        if self.architecture == "AshNetsForQuestionAnswering":
+            image, question = _image(inputs.get("image"), "inputs.image"), _text(inputs.get("question"), "inputs.question")
+            return self.pipeline(image, question, top_k=top_k or 5)
+        if self.architecture == "AshNetsForRetrieval":
+            return self._retrieval(inputs, top_k)
+        return self._entailment(inputs)
+
+    def _retrieval(self, inputs: dict, top_k: int | None):
+        if "candidate_labels" in inputs:
+            image = _image(inputs.get("image"), "inputs.image")
+            labels = _texts(inputs["candidate_labels"], "inputs.candidate_labels")
+            ranking = self.pipeline(images=[image], texts=labels)
+            scores = torch.tensor(ranking["logits_per_image"][0]).softmax(dim=-1)
+            order = scores.argsort(descending=True)[: top_k or len(labels)]
+            return [{"label": labels[i], "score": float(scores[i])} for i in order.tolist()]
+        images = inputs.get("images")
+        if not isinstance(images, list) or not images or len(images) > MAX_IMAGES:
+            raise ValueError(f"'inputs.images' must be a list of 1 to {MAX_IMAGES} images (or give 'inputs.image' with "
+                             "'inputs.candidate_labels').")
+        images = [_image(item, f"inputs.images[{i}]") for i, item in enumerate(images)]
+        return self.pipeline(images=images, texts=_texts(inputs.get("texts"), "inputs.texts"), top_k=top_k)
+
+    def _entailment(self, inputs: dict):
+        image = self.load_image(_image(inputs.get("image"), "inputs.image"))
+        hypothesis = _text(inputs.get("hypothesis"), "inputs.hypothesis")
+        batch = self.processor(images=image, text=hypothesis, return_tensors="pt")
+        with torch.no_grad():
+            probabilities = self.model(**batch).logits[0].softmax(dim=-1)
+        labels = self.model.config.id2label
+        return [{"label": labels[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]

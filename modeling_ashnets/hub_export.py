@@ -1,0 +1,84 @@
+"""Exporting a trained checkpoint as a self-contained Hub repository folder, and uploading it.
+
+Why a step of its own: a training run's output folder is enough for this package, but a Hub repository must work for
+someone who has only transformers: remote code for every class its `auto_map` names, the processor, the head's
+pipeline, the Inference Endpoints handler and a model card whose numbers come from the run. `export_checkpoint`
+writes all of that from the run's folder (re-saving the model through `save_pretrained`, so that the code next to
+the weights is this package's), and `push_folder` uploads it with huggingface_hub.
+"""
+
+import json
+import os
+import shutil
+
+from transformers import AutoProcessor
+
+from . import modeling_ashnets
+from .model_card import build_model_card
+
+
+__all__ = ["export_checkpoint", "push_folder"]
+
+HANDLER_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoint_handler.py")
+RUN_RECORDS = ("eval_results.json", "train_results.json")
+
+
+def export_checkpoint(
+    model_dir: str, output_dir: str, repo_id: str, dataset: str | None = None, overwrite: bool = False
+) -> str:
+    """Write the repository folder for the checkpoint in `model_dir` (a `save_pretrained` folder with a processor)
+    to `output_dir`, with a model card for `repo_id`. Returns `output_dir`."""
+    import json
+
+    config_file = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"{model_dir} has no config.json: pass a folder written by save_pretrained "
+                                "(e.g. the --output_dir of a training script).")
+    if not os.path.isfile(os.path.join(model_dir, "processor_config.json")):
+        raise FileNotFoundError(f"{model_dir} has no processor_config.json: save the processor next to the model "
+                                "(the training scripts do).")
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        if not overwrite:
+            raise FileExistsError(f"{output_dir} is not empty: choose a new folder or pass overwrite=True.")
+        shutil.rmtree(output_dir)
+    with open(config_file, encoding="utf-8") as handle:
+        architecture = (json.load(handle).get("architectures") or ["AshNetsModel"])[0]
+    model_class = getattr(modeling_ashnets, architecture, None)
+    if model_class is None:
+        raise ValueError(f"{model_dir} holds a {architecture}, which is not an ASH-Nets class.")
+    model = model_class.from_pretrained(model_dir)
+    processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
+    os.makedirs(output_dir, exist_ok=True)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    for name in RUN_RECORDS:
+        if os.path.isfile(os.path.join(model_dir, name)):
+            shutil.copyfile(os.path.join(model_dir, name), os.path.join(output_dir, name))
+    shutil.copyfile(HANDLER_SOURCE, os.path.join(output_dir, "handler.py"))
+    build_model_card(output_dir, repo_id, dataset=dataset).save(os.path.join(output_dir, "README.md"))
+    return output_dir
+
+
+def push_folder(
+    folder: str,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Create `repo_id` if needed (private or public), create the branch `revision` if it is not `main`, upload
+    `folder` to it in one commit. Returns the commit URL. The Hub address comes from `HF_ENDPOINT`."""
+    from huggingface_hub import HfApi
+
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(f"{folder} has no config.json: export the checkpoint first (`ashnets export`).")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=folder, repo_id=repo_id, revision=revision,
+        commit_message=commit_message or f"Upload {os.path.basename(os.path.normpath(folder))} with ashnets",
+    )
+    return commit.commit_url

@@ -1,0 +1,193 @@
+"""Model cards for exported checkpoints, filled from the checkpoint itself and the run that produced it.
+
+Why generated: a card's numbers must be the run's numbers. The architecture comes from `config.json`; the evaluation
+results (also as `model-index` metadata, which the Hub shows and indexes) from `eval_results.json`; the training
+steps and recipe from `train_results.json`. Where a file is missing the card says so instead of inventing a value.
+"""
+
+import json
+import math
+import os
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+
+__all__ = ["TEMPLATE_PATH", "build_model_card"]
+
+TEMPLATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "model_card.md")
+
+# What each head is for: pipeline tag, model-index task, the metrics of its eval_results.json, a usage snippet.
+_HEADS = {
+    "AshNetsForQuestionAnswering": {
+        "pipeline_tag": "visual-question-answering",
+        "task": ("visual-question-answering", "Visual question answering"),
+        "metrics": [("eval_accuracy", "accuracy", "VQA accuracy (%)")],
+        "usage": 'vqa = pipeline(model="{repo}", trust_remote_code=True)\n'
+                 'vqa("image.png", "what color is the shape?", top_k=3)  # [{{"answer": ..., "score": ...}}, ...]',
+    },
+    "AshNetsForRetrieval": {
+        "pipeline_tag": "zero-shot-image-classification",
+        "task": ("image-text-retrieval", "Image-text retrieval"),
+        "metrics": [("eval_tr_r@1", "recall", "image-to-text R@1 (%)"), ("eval_ir_r@1", "recall", "text-to-image R@1 (%)")],
+        "usage": 'classify = pipeline("zero-shot-image-classification", model="{repo}", trust_remote_code=True)\n'
+                 'classify("image.png", candidate_labels=["a red circle", "a blue square"])\n'
+                 'retrieve = pipeline(model="{repo}", trust_remote_code=True)  # image-text ranking\n'
+                 'retrieve(images=["a.png", "b.png"], texts=["a red circle", "a blue square"])',
+    },
+    "AshNetsForEntailment": {
+        "pipeline_tag": None,
+        "task": ("visual-entailment", "Visual entailment"),
+        "metrics": [("eval_accuracy", "accuracy", "accuracy (%)")],
+        "usage": 'from transformers import AutoProcessor\nfrom transformers.dynamic_module_utils import '
+                 'get_class_from_dynamic_module\nmodel = get_class_from_dynamic_module("modeling_ashnets.AshNetsForEntailment", '
+                 '"{repo}").from_pretrained("{repo}")\nprocessor = AutoProcessor.from_pretrained("{repo}", trust_remote_code=True)',
+    },
+    "AshNetsForImagesAndTextClassification": {
+        "pipeline_tag": None,
+        "task": ("nlvr2", "NLVR2-style image-pair reasoning"),
+        "metrics": [("eval_accuracy", "accuracy", "accuracy (%)")],
+        "usage": 'from transformers.dynamic_module_utils import get_class_from_dynamic_module\nmodel = '
+                 'get_class_from_dynamic_module("modeling_ashnets.AshNetsForImagesAndTextClassification", "{repo}")'
+                 '.from_pretrained("{repo}")',
+    },
+}
+_ENCODER = {
+    "pipeline_tag": "feature-extraction",
+    "task": None,
+    "metrics": [],
+    "usage": 'features = pipeline("image-feature-extraction", model="{repo}", trust_remote_code=True)\n'
+             'features("image.png")',
+}
+_DATASETS = {
+    "easy-vqa": ("easy-vqa", "easy-VQA (PyPI easy-vqa 1.0, 64x64 shapes, 13 answers)", "test"),
+    "vqa-v2": ("HuggingFaceM4/VQAv2", "VQA v2", "validation"),
+}
+
+
+def _read_json(folder: str, name: str) -> dict | None:
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _describe_training(trained: dict | None) -> str:
+    if trained is None:
+        return "No `train_results.json` came with this checkpoint: its training run is not recorded here."
+    arguments = trained.get("arguments", {})
+    recipe = ", ".join(
+        f"{name} {arguments[name]}" for name in ("preset", "dataset", "num_train_epochs", "per_device_train_batch_size",
+                                                 "learning_rate", "warmup_ratio", "lr_scheduler_type",
+                                                 "config_overrides", "mixed_precision", "seed", "model_name_or_path")
+        if arguments.get(name) not in (None, "")
+    )
+    lines = [
+        f"Task `{trained.get('task', 'unknown')}`, {trained['train_steps']} optimizer steps in "
+        f"{trained['train_runtime'] / 60:.1f} minutes on {trained.get('num_processes', 1)} process(es) "
+        f"({trained['train_samples_per_second']:.0f} samples/s), {trained.get('train_skipped_samples', 0)} samples "
+        "skipped as unreadable.",
+    ]
+    if recipe:
+        lines.append(f"Recipe (the script's arguments): {recipe}.")
+    else:
+        lines.append("The run did not record its arguments.")
+    return "\n\n".join(lines)
+
+
+def _evaluation(head: dict, metrics: dict | None, dataset: tuple | None) -> tuple[str, list[EvalResult]]:
+    if metrics is None:
+        return "Not evaluated: no `eval_results.json` came with this checkpoint.", []
+    rows = ["| metric | value |", "| --- | --- |"]
+    for key, value in sorted(metrics.items()):
+        if key.startswith("eval_") and isinstance(value, float):
+            rows.append(f"| {key[5:]} | {100 * value:.2f} % |")
+        elif key.startswith("eval_") and isinstance(value, int):
+            rows.append(f"| {key[5:]} | {value} |")
+    where = f"on the {dataset[1]} {dataset[2]} split" if dataset else "on the run's evaluation split"
+    results = []
+    if head["task"] and dataset:
+        for key, metric_type, metric_name in head["metrics"]:
+            if key in metrics:
+                results.append(EvalResult(
+                    task_type=head["task"][0], task_name=head["task"][1], dataset_type=dataset[0],
+                    dataset_name=dataset[1], dataset_split=dataset[2], metric_type=metric_type,
+                    metric_name=metric_name, metric_value=round(100 * metrics[key], 2),
+                ))
+    return f"Measured {where} by the training run (`eval_results.json`):\n\n" + "\n".join(rows), results
+
+
+def build_model_card(
+    folder: str,
+    repo_id: str,
+    dataset: str | None = None,
+    energy: str | None = None,
+    limitations: str | None = None,
+) -> ModelCard:
+    """The card of the checkpoint in `folder` (config, weights, and optionally eval_results.json and
+    train_results.json), to be published as `repo_id`. `dataset` names the evaluation data set when the run did not
+    record it (`easy-vqa`, `vqa-v2`, or any name)."""
+    config = _read_json(folder, "config.json")
+    if config is None:
+        raise FileNotFoundError(f"{folder} has no config.json: is it a checkpoint folder written by save_pretrained?")
+    architecture = (config.get("architectures") or ["AshNetsModel"])[0]
+    head = _HEADS.get(architecture, _ENCODER)
+    metrics, trained = _read_json(folder, "eval_results.json"), _read_json(folder, "train_results.json")
+    dataset = dataset or (trained or {}).get("arguments", {}).get("dataset")
+    dataset_info = _DATASETS.get(dataset, (dataset, dataset, "evaluation")) if dataset else None
+    evaluation, results = _evaluation(head, metrics, dataset_info)
+    backbone = config.get("backbone_config", {})
+    card_data = ModelCardData(
+        library_name="transformers",
+        license="apache-2.0",
+        tags=["custom_code", "ashnets", "spiking-neural-network", "vision-language"],
+        pipeline_tag=head["pipeline_tag"],
+        datasets=[dataset_info[0]] if dataset_info else None,
+        model_name=repo_id.split("/")[-1],
+        eval_results=results or None,
+    )
+    grid = -(-config["image_size"] // 32) // config.get("visual_pool_size", 1)
+    parameters = _parameter_count(folder)
+    summary = (
+        f"An ASH-Nets checkpoint (`{architecture}`) trained by this project's scripts."
+        if metrics or trained else
+        f"An ASH-Nets `{architecture}` with **randomly initialised weights**: an architecture to train, not a model "
+        "to use. Pre-training at this size has not been run by this project (see Limitations)."
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=TEMPLATE_PATH,
+        model_name=repo_id.split("/")[-1],
+        summary=summary,
+        usage=head["usage"].format(repo=repo_id),
+        architecture=architecture,
+        backbone=f"ResNet ({config.get('backbone')}, stage widths {backbone.get('hidden_sizes')})",
+        image_size=config["image_size"],
+        num_visual_tokens=grid * grid,
+        snn_num_layers=config["snn_num_layers"],
+        snn_hidden_size=config["snn_hidden_size"],
+        snn_time_steps=config["snn_time_steps"],
+        snn_input_mode=config["snn_input_mode"],
+        num_hidden_layers=config["num_hidden_layers"],
+        hidden_size=config["hidden_size"],
+        num_attention_heads=config["num_attention_heads"],
+        parameters=f"{parameters / 1e6:.2f} M" if parameters else "unknown (no weights in the folder)",
+        training=_describe_training(trained),
+        evaluation=evaluation,
+        energy=energy or "Not measured for this checkpoint yet (the energy estimate is a later milestone of the project).",
+        limitations=limitations or (
+            "The paper's results are not reproduced: no ImageNet ResNet or BERT-base weights, COCO or Visual Genome "
+            "were available where this project is developed, so checkpoints are small and trained from scratch. "
+            "Numbers above are what this checkpoint measured, on the data named, nothing more."
+        ),
+    )
+
+
+def _parameter_count(folder: str) -> int | None:
+    path = os.path.join(folder, "model.safetensors")
+    if not os.path.isfile(path):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as weights:
+        return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
