@@ -147,7 +147,7 @@ def build_model_card(
         eval_results=results or None,
     )
     grid = -(-config["image_size"] // 32) // config.get("visual_pool_size", 1)
-    parameters = _parameter_count(folder)
+    parameters = _parameter_count(folder, config)
     summary = (
         f"An ASH-Nets checkpoint (`{architecture}`) trained by this project's scripts."
         if metrics or trained else
@@ -171,7 +171,7 @@ def build_model_card(
         num_hidden_layers=config["num_hidden_layers"],
         hidden_size=config["hidden_size"],
         num_attention_heads=config["num_attention_heads"],
-        parameters=f"{parameters / 1e6:.2f} M" if parameters else "unknown (no weights in the folder)",
+        parameters=f"{parameters / 1e6:.2f} M",
         training=_describe_training(trained),
         evaluation=evaluation,
         energy=energy or "Not measured for this checkpoint yet (the energy estimate is a later milestone of the project).",
@@ -183,11 +183,22 @@ def build_model_card(
     )
 
 
-def _parameter_count(folder: str) -> int | None:
+def _parameter_count(folder: str, config: dict) -> int:
+    """Parameters stored in the folder's weights, or, without weights, those of the configured model (built on the
+    meta device, so that nothing is allocated)."""
     path = os.path.join(folder, "model.safetensors")
-    if not os.path.isfile(path):
-        return None
-    from safetensors import safe_open
+    if os.path.isfile(path):
+        from safetensors import safe_open
 
-    with safe_open(path, framework="pt") as weights:
-        return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+        with safe_open(path, framework="pt") as weights:
+            return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+    import torch
+
+    from . import modeling_ashnets
+    from .configuration_ashnets import AshNetsConfig
+
+    architecture = (config.get("architectures") or ["AshNetsModel"])[0]
+    values = {k: v for k, v in config.items() if k not in ("architectures", "auto_map", "model_type", "transformers_version")}
+    with torch.device("meta"):
+        model = getattr(modeling_ashnets, architecture)(AshNetsConfig(**values))
+    return sum(parameter.numel() for parameter in model.parameters())

@@ -122,7 +122,8 @@ class Store:
         return self.root / f"{repo_type}s" / namespace / name
 
     def load(self, repo_type, repo_id):
-        if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        parts = repo_id.split("/") if isinstance(repo_id, str) else []
+        if len(parts) != 2 or not all(map(NAME_RE.match, parts)):
             raise HubError(404, f"Repository not found: {repo_id!r}", "RepoNotFound")
         meta = self.repo_dir(repo_type, repo_id) / "repo.json"
         if not meta.is_file():
@@ -144,7 +145,7 @@ class Store:
             repo = {"id": repo_id, "type": repo_type, "private": bool(private), "createdAt": date,
                     "_id": uuid.uuid4().hex[:24], "refs": {}, "tags": {}, "pullRequests": [], "commits": {},
                     "log": []}
-            self._commit(repo, DEFAULT_BRANCH, None, {}, "initial commit", "")
+            self.add_commit(repo, DEFAULT_BRANCH, None, {}, "initial commit", "")
             self.save(repo)
             return repo
 
@@ -185,7 +186,7 @@ class Store:
             _write_atomic(path, content)
         return oid
 
-    def _commit(self, repo, ref, parent, tree, summary, description):
+    def add_commit(self, repo, ref, parent, tree, summary, description):
         seed = json.dumps([parent, tree, summary, description, time.time(), uuid.uuid4().hex]).encode()
         oid = hashlib.sha1(seed).hexdigest()
         _write_atomic(self.repo_dir(repo["type"], repo["id"]) / "trees" / f"{oid}.json",
@@ -569,7 +570,7 @@ class Handler(BaseHTTPRequestHandler):
             pr_url = f"{self._repo_url(repo)}/discussions/{number}"
         else:
             ref = revision[len("refs/heads/"):] if revision.startswith("refs/heads/") else revision
-        oid = self.store._commit(repo, ref, head, tree, summary, header.get("description") or "")
+        oid = self.store.add_commit(repo, ref, head, tree, summary, header.get("description") or "")
         self.store.save(repo)
         answer = {"commitUrl": f"{self._repo_url(repo)}/commit/{oid}", "commitOid": oid, "success": True}
         if create_pr:
