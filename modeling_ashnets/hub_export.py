@@ -28,8 +28,6 @@ def export_checkpoint(
 ) -> str:
     """Write the repository folder for the checkpoint in `model_dir` (a `save_pretrained` folder with a processor)
     to `output_dir`, with a model card for `repo_id`. Returns `output_dir`."""
-    import json
-
     config_file = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{model_dir} has no config.json: pass a folder written by save_pretrained "

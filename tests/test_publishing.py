@@ -207,6 +207,23 @@ def test_image_references(tmp_path, easy_vqa_samples):
     for given in (raw, base64.b64encode(raw).decode(), "data:image/png;base64," + base64.b64encode(raw).decode(),
                   Image.open(io.BytesIO(raw))):
         assert np.array_equal(np.asarray(load_image_reference(given)), np.asarray(reference))
+    # An http(s) URL, served here from 127.0.0.1.
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    shutil.copyfile(easy_vqa_samples[0][0], tmp_path / "shape.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/shape.png"
+        assert np.array_equal(np.asarray(load_image_reference(url)), np.asarray(reference))
+        with pytest.raises(ValueError, match="Cannot download"):
+            load_image_reference(url.replace("shape.png", "missing.png"))
+    finally:
+        server.shutdown()
     with pytest.raises(ValueError, match="neither an existing file"):
         load_image_reference(str(tmp_path / "missing.png"))
     with pytest.raises(ValueError, match="over the limit"):
