@@ -172,6 +172,13 @@ def build_model_card(
         hidden_size=config["hidden_size"],
         num_attention_heads=config["num_attention_heads"],
         parameters=f"{parameters / 1e6:.2f} M",
+        intended_use=(
+            "Research on hybrid spiking / artificial vision-language models: a starting point for fine-tuning, a "
+            "baseline to compare against, and a test of the pipeline, handler and loading code. "
+            + ("Its task data set is a synthetic toy (easy-VQA: one coloured shape per 64x64 image), so it answers "
+               "questions about such images only; it is not a general VQA model. " if dataset == "easy-vqa" else "")
+            + "Not for decisions about people or for any use where a wrong answer causes harm."
+        ),
         training=_describe_training(trained),
         evaluation=evaluation,
         energy=energy or "Not measured for this checkpoint yet (the energy estimate is a later milestone of the project).",

@@ -14,6 +14,7 @@ import torch
 from spikingjelly.activation_based import layer
 from torch import nn
 from transformers import PreTrainedModel, initialization as init
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
@@ -199,8 +200,12 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         trust_remote_code=True)` finds the head's pipeline; drops those entries where the code is not at hand."""
         result = super().save_pretrained(save_directory, *args, **kwargs)
         config_file = os.path.join(save_directory, "config.json")
-        if not (self.is_remote_code() and os.path.isfile(config_file)):
+        if not os.path.isfile(config_file) or type(self).__module__ == "__main__":
             return result
+        if not self.is_remote_code():
+            # Heads without an Auto class (entailment, NLVR2, pre-training) carry the model code too, so that
+            # `get_class_from_dynamic_module("modeling_ashnets.<Head>", folder)` works where the package is not installed.
+            custom_object_save(self, save_directory)
         here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
         files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if self._custom_pipeline else [])]
         with open(config_file, encoding="utf-8") as handle:

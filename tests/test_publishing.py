@@ -228,3 +228,26 @@ def test_image_references(tmp_path, easy_vqa_samples):
         load_image_reference(str(tmp_path / "missing.png"))
     with pytest.raises(ValueError, match="over the limit"):
         load_image_reference(raw, max_bytes=100)
+
+
+def test_entailment_handler(tmp_path, processor, easy_vqa_samples):
+    """The handler as an endpoint runs it: imported from the exported folder, called with JSON payloads."""
+    import importlib.util
+
+    from modeling_ashnets import AshNetsForEntailment
+
+    torch.manual_seed(0)
+    folder = _checkpoint(tmp_path / "ve", AshNetsForEntailment(tiny_config()).eval(), processor)
+    exported = export_checkpoint(str(folder), str(tmp_path / "exported"), "org/ashnets-tiny-ve")
+    spec = importlib.util.spec_from_file_location("exported_handler", os.path.join(exported, "handler.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = module.EndpointHandler(exported)
+    image = base64.b64encode(open(easy_vqa_samples[0][0], "rb").read()).decode()
+    result = handler({"inputs": {"image": image, "hypothesis": "there is a red shape"}})
+    assert [r["label"] for r in result] == ["entailment", "neutral", "contradiction"]
+    assert sum(r["score"] for r in result) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="inputs.hypothesis"):
+        handler({"inputs": {"image": image}})
+    with pytest.raises(ValueError, match="parameters"):
+        handler({"inputs": {"image": image, "hypothesis": "h"}, "parameters": [1]})
