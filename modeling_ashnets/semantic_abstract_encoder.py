@@ -74,8 +74,13 @@ class AshNetsSpikingBlock(nn.Module):
             step_mode="m",
         )
 
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
-        current = self.linear(current)
+    def forward(self, current: torch.Tensor, time_steps: int | None = None) -> torch.Tensor:
+        """current: (T, B, N, d_in) input current; or (B, N, d_in) with `time_steps` for a current that is the same at
+        every step (`repeat` mode), whose projection is then computed once instead of T times."""
+        if time_steps is None:
+            current = self.linear(current)
+        else:
+            current = self.linear(current).unsqueeze(0).expand(time_steps, *current.shape[:-1], -1)
         # tdBN normalises each channel over time, batch and tokens: it wants (T, B, C, L).
         current = self.norm(current.transpose(2, 3)).transpose(2, 3)
         return self.lif(current.contiguous())
@@ -87,6 +92,9 @@ class AshNetsSemanticAbstractEncoder(nn.Module):
     def __init__(self, config: AshNetsConfig):
         super().__init__()
         self.config = config
+        # In `repeat` mode, project the (constant) input once rather than at each of the T steps; False recomputes it
+        # per step, as the unoptimised formulation does (the tests compare the two).
+        self.reuse_static_projection = True
         self.blocks = nn.ModuleList(
             [
                 AshNetsSpikingBlock(config.hidden_size if i == 0 else config.snn_hidden_size, config)
@@ -104,9 +112,15 @@ class AshNetsSemanticAbstractEncoder(nn.Module):
         spikes of every block, each (T, B, N, snn_hidden) in {0, 1})."""
         functional.reset_net(self)
         mode = input_mode or self.config.snn_input_mode
-        hidden = build_snn_input(features, self.config.snn_time_steps, mode, image_similarity)
+        time_steps = self.config.snn_time_steps
         spikes = []
-        for block in self.blocks:
+        static = self.reuse_static_projection and (mode == "repeat" or (mode == "similar" and time_steps == 1))
+        if static:  # the same current at every step: project it once (a T-fold saving on the first block)
+            hidden = self.blocks[0](features, time_steps)
+        else:
+            hidden = self.blocks[0](build_snn_input(features, time_steps, mode, image_similarity))
+        spikes.append(hidden)
+        for block in self.blocks[1:]:
             hidden = block(hidden)
             spikes.append(hidden)
         functional.reset_net(self)  # do not keep (B, N, d) membrane tensors alive between calls

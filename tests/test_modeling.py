@@ -334,3 +334,22 @@ def test_parameter_counts_of_presets():
     assert sum(p.numel() for p in tiny.parameters()) == 5_683_872
     assert sum(p.numel() for p in base.parameters()) == 171_390_016  # ResNet-152 + BERT-base-sized fusion
     assert sum(p.numel() for p in base.visual_encoder.parameters()) == 59_717_440
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_repeat_mode_projects_the_input_once_with_the_same_results(training):
+    """The fast path (first spiking block's projection computed once, not T times) changes no output or gradient."""
+    config = tiny_config(snn_time_steps=6)
+    inputs = random_inputs()
+    results = []
+    for reuse in (True, False):
+        model = seeded_model(config).train(training)
+        model.snn.reuse_static_projection = reuse
+        output = model(**inputs, output_spikes=True)
+        output.pooler_output.sum().backward()
+        grad = model.snn.blocks[0].linear.weight.grad
+        results.append((output.pooler_output.detach(), output.snn_spikes, grad))
+    (fast, fast_spikes, fast_grad), (slow, slow_spikes, slow_grad) = results
+    torch.testing.assert_close(fast, slow)
+    assert all(torch.equal(a, b) for a, b in zip(fast_spikes, slow_spikes))
+    torch.testing.assert_close(fast_grad, slow_grad)
