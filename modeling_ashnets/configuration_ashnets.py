@@ -18,6 +18,7 @@ RESNET_BACKBONES = {
 }
 CUSTOM_BACKBONE = "resnet-custom"
 SNN_INPUT_MODES = ("repeat", "similar")
+SNN_NEURONS = ("lif", "relu")
 SNN_SURROGATES = ("sigmoid", "atan")
 
 # Every Auto class a saved ASH-Nets folder serves through remote code (module.Class inside the folder).
@@ -108,6 +109,8 @@ class AshNetsConfig(PreTrainedConfig):
         snn_surrogate_alpha (`float`, defaults to 4.0): sharpness of the surrogate gradient.
         snn_detach_reset (`bool`, defaults to `True`): stop gradients through the reset (as SpikeCLIP does).
         snn_tdbn_alpha (`float`, defaults to 1.0): tdBN's alpha; its scale starts at `alpha * v_threshold`.
+        snn_neuron (`str`, defaults to `"lif"`): `"lif"` spiking neurons; `"relu"` gives the ANN twin (ReLU in place
+            of LIF, with `snn_time_steps=1`), the analog baseline of the energy comparison.
         snn_input_mode (`str`, defaults to `"repeat"`): `"repeat"` presents the same features at every step;
             `"similar"` presents the image at step 0 and its most similar images of the batch afterwards.
 
@@ -165,6 +168,7 @@ class AshNetsConfig(PreTrainedConfig):
     snn_detach_reset: bool = True
     snn_tdbn_alpha: float | int = 1.0
     snn_input_mode: str = "repeat"
+    snn_neuron: str = "lif"
 
     use_summary_ratio: bool = True
     summary_ratio_init: float | int = 0.1
@@ -264,6 +268,12 @@ class AshNetsConfig(PreTrainedConfig):
             raise ValueError(
                 f"snn_num_layers and snn_hidden_size must be >= 1, got {self.snn_num_layers} and "
                 f"{self.snn_hidden_size}."
+            )
+        if self.snn_neuron not in SNN_NEURONS:
+            raise ValueError(f"Unknown snn_neuron {self.snn_neuron!r}; choose one of {list(SNN_NEURONS)}.")
+        if self.snn_neuron == "relu" and self.snn_time_steps != 1:
+            raise ValueError(
+                f"The ANN twin (snn_neuron='relu') has no time dimension: set snn_time_steps=1, got {self.snn_time_steps}."
             )
         if self.snn_input_mode not in SNN_INPUT_MODES:
             raise ValueError(f"Unknown snn_input_mode {self.snn_input_mode!r}; choose one of {list(SNN_INPUT_MODES)}.")

@@ -65,7 +65,8 @@ class AshNetsSpikingBlock(nn.Module):
         self.norm = layer.ThresholdDependentBatchNorm1d(
             alpha=config.snn_tdbn_alpha, v_th=config.snn_v_threshold, num_features=config.snn_hidden_size
         )
-        self.lif = neuron.LIFNode(
+        # The ANN twin swaps the spiking neuron for a ReLU (and runs one step): same synapses, analog outputs.
+        self.lif = nn.ReLU() if config.snn_neuron == "relu" else neuron.LIFNode(
             tau=config.snn_tau,
             v_threshold=config.snn_v_threshold,
             v_reset=config.snn_v_reset,

@@ -1,0 +1,126 @@
+"""Operation counts and the field's energy estimate for one forward pass, by component, with spike statistics.
+
+Convention (PAPERS.md section 6, as in ASH-Nets' relatives): a layer fed by analog values costs MACs at 4.6 pJ each;
+a layer fed by spikes costs synaptic operations (SOPs, accumulates) at 0.9 pJ each, where SOPs = spikes arriving x
+fan-out (= firing rate of its input x T x its MACs). 45 nm CMOS figures (Horowitz 2014); memory traffic, neuron state
+updates and normalisation (folded into weights at inference) are not counted, as in the papers we compare with.
+
+What counts as spike-fed here: every spiking block after the first (its input is the previous block's spikes) and
+the summary ratio's projection `W rate(S)` (a rate k/T is k spikes accumulated over T steps). The first block's
+input is the CNN's analog features, which are the same at every step in `repeat` mode: it costs its MACs once.
+Attention's two matrix products (QK^T and AV) are counted from the sequence length. In the ANN twin
+(`snn_neuron="relu"`, T = 1) everything is a MAC.
+
+Counting uses forward hooks on this model's own Linear and Conv2d modules, which gives exact spike counts; spikingjelly's
+`op_counter` profilers were not used because their energy model adds memory-access terms that the papers do not.
+"""
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+__all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "estimate_energy"]
+
+E_MAC_PJ = 4.6
+E_AC_PJ = 0.9
+
+# Components, by module-name prefix (within AshNetsModel); the first match wins.
+_COMPONENTS = (
+    ("visual_encoder.", "cnn"),
+    ("snn.", "snn"),
+    ("summary_ratio.", "summary_ratio"),
+    ("encoder.", "fusion"),
+    ("pooler.", "fusion"),
+)
+
+
+@dataclass
+class EnergyReport:
+    """Per-sample operation counts and energy (pJ) by component; firing rates per spiking block and per time step.
+    `visual_semantic_branch_pj` is the SNN plus the summary ratio's projection: the part an ANN twin replaces."""
+
+    macs: dict[str, float] = field(default_factory=dict)
+    sops: dict[str, float] = field(default_factory=dict)
+    energy_pj: dict[str, float] = field(default_factory=dict)
+    firing_rate_per_block: list[float] = field(default_factory=list)
+    firing_rate_per_step: list[list[float]] = field(default_factory=list)
+    time_steps: int = 1
+    spiking: bool = True
+
+    @property
+    def total_pj(self) -> float:
+        return sum(self.energy_pj.values())
+
+    @property
+    def visual_semantic_branch_pj(self) -> float:
+        return self.energy_pj.get("snn", 0.0) + self.energy_pj.get("summary_ratio", 0.0)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total_pj": self.total_pj, "visual_semantic_branch_pj": self.visual_semantic_branch_pj}
+
+
+def _component(name: str) -> str:
+    for prefix, component in _COMPONENTS:
+        if name.startswith(prefix):
+            return component
+    return "head"
+
+
+@torch.no_grad()
+def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ) -> EnergyReport:
+    """Run `model` (an AshNetsModel or any head) on `inputs` once in eval mode and count its operations per sample.
+    Heads' own layers count as `head`."""
+    base = getattr(model, "ashnets", model)
+    config = base.config
+    spiking = config.snn_neuron == "lif"
+    time_steps = config.snn_time_steps
+    spike_fed = {f"snn.blocks.{i}.linear" for i in range(1, config.snn_num_layers)} | {"summary_ratio.spike_projection"}
+    macs, sops = defaultdict(float), defaultdict(float)
+    prefix = "ashnets." if base is not model else ""
+
+    def count(name: str):
+        local = name[len(prefix):] if name.startswith(prefix) else name
+        component = _component(local) if (not prefix or name.startswith(prefix)) else "head"
+
+        def hook(module, args, output):
+            inputs_ = args[0]
+            if isinstance(module, nn.Conv2d):
+                kernel = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+                macs[component] += output.numel() * kernel
+            elif spiking and local in spike_fed:
+                # Every spike reaching the layer triggers one accumulate per output neuron; a rate k/T is k spikes.
+                spikes = inputs_.sum() * (time_steps if local == "summary_ratio.spike_projection" else 1)
+                sops[component] += float(spikes) * module.out_features
+            else:
+                macs[component] += inputs_.numel() * module.out_features  # (vectors x in) x out
+
+        return hook
+
+    handles = [module.register_forward_hook(count(name)) for name, module in model.named_modules()
+               if isinstance(module, (nn.Linear, nn.Conv2d))]
+    lengths, spikes = [], []
+    handles += [layer.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1]))
+                for layer in base.encoder.layers]
+    handles += [block.register_forward_hook(lambda m, args, out: spikes.append(out)) for block in base.snn.blocks]
+    was_training = model.training
+    model.eval()
+    try:
+        model(**inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    batch = next(iter(inputs.values())).shape[0]
+    macs["fusion"] += sum(2 * length * length * config.hidden_size for length in lengths) * batch
+    report = EnergyReport(time_steps=time_steps, spiking=spiking)
+    report.macs = {k: v / batch for k, v in macs.items()}
+    report.sops = {k: v / batch for k, v in sops.items()}
+    for component in set(report.macs) | set(report.sops):
+        report.energy_pj[component] = report.macs.get(component, 0.0) * e_mac + report.sops.get(component, 0.0) * e_ac
+    if spiking:  # (T, B, N, d) binary spikes of each block
+        report.firing_rate_per_block = [float(s.float().mean()) for s in spikes]
+        report.firing_rate_per_step = [[float(step.float().mean()) for step in s] for s in spikes]
+    return report

@@ -1,0 +1,55 @@
+"""The energy estimate: operation counts follow the convention exactly, spikes are counted, and the ANN twin counts
+MACs only."""
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from modeling_ashnets import AshNetsForQuestionAnswering, AshNetsModel
+from modeling_ashnets.energy import E_AC_PJ, E_MAC_PJ, estimate_energy
+
+
+def _inputs(batch=3):
+    generator = torch.Generator().manual_seed(1)
+    return {"input_ids": torch.randint(1000, 5000, (batch, 7), generator=generator),
+            "attention_mask": torch.ones(batch, 7, dtype=torch.long),
+            "pixel_values": torch.randn(batch, 3, 64, 64, generator=generator)}
+
+
+def test_counts_follow_the_convention():
+    torch.manual_seed(0)
+    config = tiny_config(snn_time_steps=4)
+    model = AshNetsModel(config)
+    inputs = _inputs()
+    report = estimate_energy(model, inputs)
+    tokens, width = config.num_visual_tokens, config.snn_hidden_size
+    rates = report.firing_rate_per_block
+    assert len(rates) == 2 and all(0 < r < 1 for r in rates)
+    assert len(report.firing_rate_per_step[0]) == 4
+    assert sum(report.firing_rate_per_step[1]) / 4 == pytest.approx(rates[1])
+    # SOPs = firing rate of the input x T x the layer's MACs (block 1 is fed by block 0's spikes, the summary
+    # projection by block 1's).
+    expected = rates[0] * 4 * tokens * width * width + rates[1] * 4 * tokens * width * config.hidden_size
+    assert report.sops["snn"] + report.sops["summary_ratio"] == pytest.approx(expected, rel=1e-5)
+    # The first block is fed analog features once (repeat mode): hidden x snn_hidden MACs per token.
+    assert report.macs["snn"] == tokens * config.hidden_size * width
+    assert report.energy_pj["snn"] == pytest.approx(report.macs["snn"] * E_MAC_PJ + report.sops["snn"] * E_AC_PJ)
+    assert report.total_pj == pytest.approx(sum(report.energy_pj.values()))
+    # Attention's matrix products are in the fusion count: 2 L^2 d per layer on top of the linear layers.
+    length = 7 + tokens
+    linear = sum(p.numel() for n, p in model.encoder.named_parameters() if n.endswith("weight") and p.dim() == 2)
+    assert report.macs["fusion"] - linear * length - config.hidden_size ** 2 == config.num_hidden_layers * 2 * length ** 2 * config.hidden_size
+
+
+def test_ann_twin_has_no_spikes_and_a_head_counts_apart():
+    torch.manual_seed(0)
+    twin = AshNetsForQuestionAnswering(tiny_config(snn_neuron="relu", snn_time_steps=1, id2label={0: "a", 1: "b"}))
+    report = estimate_energy(twin, _inputs())
+    assert not report.sops and report.firing_rate_per_block == [] and not report.spiking
+    width = twin.config.snn_hidden_size
+    tokens = twin.config.num_visual_tokens
+    assert report.macs["snn"] == tokens * (twin.config.hidden_size * width + width * width)
+    assert report.macs["summary_ratio"] == tokens * width * twin.config.hidden_size
+    assert report.macs["head"] > 0
+    with pytest.raises(Exception, match="snn_time_steps=1"):
+        tiny_config(snn_neuron="relu", snn_time_steps=3)
