@@ -15,6 +15,7 @@ ASH-Nets from the command line. A MODEL is a checkpoint folder written by a trai
   ashnets predict  --model runs/retrieval --image shape.png --labels "a red circle" "a blue triangle"
   ashnets predict  --model runs/ve --image shape.png --hypothesis "there is a circle"
   ashnets evaluate --model runs/easy-vqa --max_samples 1000
+  ashnets energy   --model runs/easy-vqa --twin runs/easy-vqa-ann-twin
   ashnets export   --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --output exported/
   ashnets push     --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --private
 
@@ -93,6 +94,28 @@ def evaluate(args) -> dict:
     return metrics
 
 
+def energy(args) -> dict:
+    from easy_vqa import get_test_image_paths, get_test_questions
+
+    from .energy import estimate_energy
+
+    questions, _, image_ids = get_test_questions()
+    paths = get_test_image_paths()
+    picks = range(args.num_samples)
+    results = {}
+    for name, folder in (("model", args.model), ("twin", args.twin)):
+        if folder is None:
+            continue
+        model, processor, _ = _load(folder)
+        batch = processor(images=[paths[image_ids[i]] for i in picks], text=[questions[i] for i in picks])
+        results[name] = estimate_energy(model, dict(batch)).to_dict()
+    if args.twin:
+        results["branch_energy_ratio_model_over_twin"] = (
+            results["model"]["visual_semantic_branch_pj"] / results["twin"]["visual_semantic_branch_pj"]
+        )
+    return results
+
+
 def export(args) -> dict:
     from .hub_export import export_checkpoint
 
@@ -144,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", help="evaluation data set for the model card when the run did not record it "
                                          "(easy-vqa, vqa-v2, ...)")
         p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+    p = commands.add_parser("energy", help="estimate energy per sample (45 nm: MAC 4.6 pJ, AC 0.9 pJ) and spike rates",
+                            description="Operations, energy by component and firing rates per sample, averaged over "
+                                        "easy-VQA test questions; with --twin, against the ANN twin.")
+    p.add_argument("--model", required=True, help="checkpoint folder")
+    p.add_argument("--twin", help="the ANN twin's checkpoint folder (snn_neuron='relu', T=1), for the comparison")
+    p.add_argument("--num_samples", type=int, default=64)
+    p.set_defaults(run=energy)
 
     p = commands.add_parser("export", help="write a self-contained Hub repository folder (code, weights, card)",
                             description="Write the repository folder: remote code for every head, processor files, "

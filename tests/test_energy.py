@@ -53,3 +53,23 @@ def test_ann_twin_has_no_spikes_and_a_head_counts_apart():
     assert report.macs["head"] > 0
     with pytest.raises(Exception, match="snn_time_steps=1"):
         tiny_config(snn_neuron="relu", snn_time_steps=3)
+
+
+def test_spike_statistics_example_draws_and_compares(tmp_path, processor):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import spike_statistics
+
+    for name, overrides in (("model", {}), ("twin", {"snn_neuron": "relu", "snn_time_steps": 1})):
+        torch.manual_seed(0)
+        model = AshNetsForQuestionAnswering(tiny_config(id2label={0: "a", 1: "b"}, **overrides))
+        model.save_pretrained(tmp_path / name)
+        processor.save_pretrained(tmp_path / name)
+    results = spike_statistics.main(["--model", str(tmp_path / "model"), "--twin", str(tmp_path / "twin"),
+                                     "--num_samples", "8", "--output_dir", str(tmp_path / "out")])
+    for picture in ("spike_raster.png", "firing_rate_map.png", "energy_breakdown.png"):
+        assert (tmp_path / "out" / picture).stat().st_size > 5000
+    ratio = results["ratios_ash_nets_over_twin"]["visual_semantic_branch_energy"]
+    assert 0 < ratio < 1  # spikes are cheaper than the twin's MACs at these firing rates

@@ -188,6 +188,9 @@ def test_cli_predict_evaluate_and_errors(vqa_checkpoint, easy_vqa_samples, capsy
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["eval_samples"] == 24 and 0 <= metrics["eval_accuracy"] <= 1
     capsys.readouterr()
+    assert cli(["energy", "--model", str(folder), "--num_samples", "4"]) == 0
+    energy = json.loads(capsys.readouterr().out)["model"]
+    assert energy["total_pj"] > energy["visual_semantic_branch_pj"] > 0 and len(energy["firing_rate_per_block"]) == 2
     assert cli(["export", "--model", str(tmp_path / "missing"), "--repo_id", "a/b", "--output", str(tmp_path / "o")]) == 2
     assert "no config.json" in capsys.readouterr().err
 
@@ -195,7 +198,7 @@ def test_cli_predict_evaluate_and_errors(vqa_checkpoint, easy_vqa_samples, capsy
 def test_console_script_help_explains_the_commands():
     result = subprocess.run([sys.executable, "-m", "modeling_ashnets.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ("predict", "evaluate", "export", "push"):
+    for command in ("predict", "evaluate", "energy", "export", "push"):
         assert f"ashnets {command}" in result.stdout
 
 
