@@ -8,13 +8,18 @@ DEPS_STAMP := $(VENV)/.ashnets-deps-$(shell cat setup.cfg pyproject.toml | sha1s
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 demo: install
 	$(BIN)/python examples/demo_easy_vqa.py
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Speed, memory and FLOP/s (minutes on a CPU); the accuracy benchmarks are benchmarks/bench_easy_vqa.py and
+# benchmarks/bench_pretraining.py (tens of minutes each).
+bench: install
+	$(BIN)/python benchmarks/bench_performance.py $(BENCH_ARGS)
 
 install: $(DEPS_STAMP)
 	@# Point the editable install at this checkout (cheap; needed when a clone reuses an environment).
