@@ -5,7 +5,8 @@
   layers included), not from the energy estimate's operation counts.
 * `ashnets-tiny` (batch 64 of real easy-VQA questions): training step and inference time at T in {1, 4, 10}; the same
   model with the SNN branch removed (the target: the branch adds at most 25 % to a training step at T = 10); the
-  repeat-mode fast path off against on; the ANN twin (ReLU, T = 1).
+  repeat-mode fast path off against on; compiled LIF neurons against spikingjelly's eager ones; the ANN twin
+  (ReLU, T = 1).
 * `ashnets-base` (ResNet-152, BERT-base fusion, T = 10, 384x384, batch 2): inference and one training step (target:
   inference at >= 50 % of the matrix-multiply peak).
 * Peak memory: the process's peak resident set (CPU) or `torch.cuda.max_memory_allocated` (GPU), per case.
@@ -149,6 +150,10 @@ def tiny_cases(processor, device, repeats: int) -> dict:
             cases["T=10, fast path off"] = measure(model, batch, device, repeats)
             torch.manual_seed(0)
             model = AshNetsForQuestionAnswering(config)
+            model.ashnets.snn.use_compiled_neurons()
+            cases["T=10, compiled neurons"] = measure(model, batch, device, repeats)
+            torch.manual_seed(0)
+            model = AshNetsForQuestionAnswering(config)
             model.ashnets.snn, model.ashnets.summary_ratio = _WithoutSNN(config), _Identity()
             cases["SNN branch removed"] = measure(model, batch, device, repeats)
     torch.manual_seed(0)
@@ -193,6 +198,7 @@ def main():
     results["ratios"] = {
         "snn_branch_training_overhead_T10": tiny["T=10"]["train_step_s"] / tiny["SNN branch removed"]["train_step_s"] - 1,
         "fast_path_training_speedup_T10": tiny["T=10, fast path off"]["train_step_s"] / tiny["T=10"]["train_step_s"],
+        "compiled_neurons_training_speedup_T10": tiny["T=10"]["train_step_s"] / tiny["T=10, compiled neurons"]["train_step_s"],
         "ashnets_T4_over_ann_twin_training_time": tiny["T=4"]["train_step_s"] / tiny["ANN twin (ReLU, T=1)"]["train_step_s"],
         "tiny_T4_inference_share_of_peak": tiny["T=4"]["inference_flop_per_s"] / peak,
     }
@@ -215,7 +221,7 @@ def main():
     ratios = results["ratios"]
     rows += ["", f"SNN branch at T=10 adds {100 * ratios['snn_branch_training_overhead_T10']:.0f} % to a training step "
                  f"(target <= 25 %); the repeat-mode fast path makes a T=10 step x{ratios['fast_path_training_speedup_T10']:.2f} "
-                 f"faster; ashnets-tiny (T=4) takes x{ratios['ashnets_T4_over_ann_twin_training_time']:.2f} the ANN twin's "
+                 f"faster, compiled neurons x{ratios['compiled_neurons_training_speedup_T10']:.2f}; ashnets-tiny (T=4) takes x{ratios['ashnets_T4_over_ann_twin_training_time']:.2f} the ANN twin's "
                  "training step time."]
     if "base_inference_share_of_peak" in ratios:
         rows.append(f"ashnets-base inference runs at {100 * ratios['base_inference_share_of_peak']:.0f} % of the matmul "

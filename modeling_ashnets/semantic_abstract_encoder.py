@@ -10,7 +10,13 @@ from torch import nn
 from .configuration_ashnets import AshNetsConfig
 
 
-__all__ = ["AshNetsSemanticAbstractEncoder", "AshNetsSpikingBlock", "AshNetsSynapticLinear", "build_snn_input"]
+__all__ = [
+    "AshNetsCompiledLIF",
+    "AshNetsSemanticAbstractEncoder",
+    "AshNetsSpikingBlock",
+    "AshNetsSynapticLinear",
+    "build_snn_input",
+]
 
 
 def _surrogate(config: AshNetsConfig):
@@ -54,6 +60,29 @@ def build_snn_input(
 
 class AshNetsSynapticLinear(nn.Linear):
     """The synapses that feed a spiking layer; a class of its own so that it gets a variance-preserving init."""
+
+
+class AshNetsCompiledLIF(nn.Module):
+    """A multi-step LIF layer run through `torch.compile(functional.lif_multi_step)`: the same dynamics (and spikes)
+    as spikingjelly's `LIFNode`, with the T-step loop fused into one generated kernel. Stateless between calls, as
+    the encoder resets its neurons at every forward anyway."""
+
+    _compiled = None  # one compiled function shared by every layer
+
+    def __init__(self, lif: neuron.LIFNode):
+        super().__init__()
+        self.tau, self.v_threshold, self.v_reset = lif.tau, lif.v_threshold, lif.v_reset
+        self.surrogate_function, self.detach_reset = lif.surrogate_function, lif.detach_reset
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        if AshNetsCompiledLIF._compiled is None:
+            AshNetsCompiledLIF._compiled = torch.compile(functional.lif_multi_step, dynamic=True)
+        v = torch.full_like(current[0], self.v_reset if self.v_reset is not None else 0.0)
+        spikes, _, _ = AshNetsCompiledLIF._compiled(
+            current, v, tau=self.tau, decay_input=True, v_threshold=self.v_threshold, v_reset=self.v_reset,
+            surrogate_function=self.surrogate_function, detach_reset=self.detach_reset,
+        )
+        return spikes
 
 
 class AshNetsSpikingBlock(nn.Module):
@@ -102,6 +131,16 @@ class AshNetsSemanticAbstractEncoder(nn.Module):
                 for i in range(config.snn_num_layers)
             ]
         )
+
+    def use_compiled_neurons(self, enabled: bool = True) -> None:
+        """Opt in (or back out) to `AshNetsCompiledLIF` for every spiking block: faster on CPU after a one-off
+        compilation of some seconds. Parameters and outputs are unchanged."""
+        for block in self.blocks:
+            if enabled and isinstance(block.lif, neuron.LIFNode):
+                block.__dict__["_eager_lif"] = block.lif  # kept aside, not registered as a submodule
+                block.lif = AshNetsCompiledLIF(block.lif)
+            elif not enabled and isinstance(block.lif, AshNetsCompiledLIF):
+                block.lif = block.__dict__.pop("_eager_lif")
 
     def forward(
         self,

@@ -353,3 +353,39 @@ def test_repeat_mode_projects_the_input_once_with_the_same_results(training):
     torch.testing.assert_close(fast, slow)
     assert all(torch.equal(a, b) for a, b in zip(fast_spikes, slow_spikes))
     torch.testing.assert_close(fast_grad, slow_grad)
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    """bf16 autocast (CPU here; the same path runs on GPUs) changes the logits by rounding only, and trains."""
+    model = seeded_model(tiny_config(id2label={i: str(i) for i in range(5)}), AshNetsForQuestionAnswering)
+    inputs = random_inputs(batch=8)
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(**inputs).logits
+    assert mixed.dtype == torch.bfloat16
+    torch.testing.assert_close(mixed.float(), expected, atol=0.02, rtol=0)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**inputs, labels=torch.zeros(8, 5)).loss
+    loss.backward()
+    assert torch.isfinite(loss) and model.ashnets.snn.blocks[0].linear.weight.grad.abs().sum() > 0
+
+
+def test_compiled_neurons_give_the_eager_spikes():
+    """The opt-in torch.compile path for the LIF layers: the same spikes, outputs and gradients as spikingjelly's."""
+    config = tiny_config(snn_time_steps=4)
+    inputs = random_inputs()
+    results = []
+    for compiled in (False, True):
+        model = seeded_model(config).train()
+        model.snn.use_compiled_neurons(compiled)
+        output = model(**inputs, output_spikes=True)
+        output.pooler_output.sum().backward()
+        results.append((output.snn_spikes, output.pooler_output.detach(), model.snn.blocks[0].linear.weight.grad))
+    (eager_spikes, eager, eager_grad), (spikes, pooled, grad) = results
+    assert all(torch.equal(a, b) for a, b in zip(eager_spikes, spikes))
+    torch.testing.assert_close(pooled, eager)
+    torch.testing.assert_close(grad, eager_grad)
+    model.snn.use_compiled_neurons(False)
+    assert type(model.snn.blocks[0].lif).__name__ == "LIFNode" and "_eager_lif" not in model.snn.blocks[0].__dict__
