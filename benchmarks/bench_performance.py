@@ -279,7 +279,7 @@ def main():
             f"{peak / 1e9:.1f} GFLOP/s, {results['machine']['date']}.", "",
             "| model / case | train step | train samples/s | inference samples/s | inference GFLOP/s (share of peak) | peak memory |",
             "| --- | --- | --- | --- | --- | --- |"]
-    named = [(f"ashnets-tiny {name}", case) for name, case in tiny.items()]
+    named = [(name if name.startswith("ViLT") else f"ashnets-tiny {name}", case) for name, case in tiny.items()]
     if "ashnets_base" in results:
         named.append(("ashnets-base (T=10, 384 px, batch 2)", results["ashnets_base"]))
     for name, case in named:
