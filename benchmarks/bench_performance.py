@@ -16,7 +16,6 @@ and performance.md (the README table). Accuracy against ViLT is in bench_easy_vq
 """
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -94,35 +93,37 @@ class _Identity(nn.Module):
         return continuous
 
 
-def _easy_vqa_batch(processor, size: int, image_size: int) -> dict:
-    from easy_vqa import get_test_image_paths, get_test_questions
+def _easy_vqa_batch(processor, size: int) -> dict:
+    """The first `size` easy-VQA test questions with their images, processed."""
+    from modeling_ashnets.data.easy_vqa import load_easy_vqa
 
-    questions, _, image_ids = get_test_questions()
-    paths = get_test_image_paths()
-    batch = processor(images=[paths[image_ids[i]] for i in range(size)], text=[questions[i] for i in range(size)])
-    return dict(batch)
+    test = load_easy_vqa("test", max_samples=size)
+    return dict(processor(images=list(test["image"]), text=list(test["question"])))
 
 
-def measure(model, batch: dict, device, repeats: int, train: bool = True) -> dict:
-    """Training step (forward, backward, AdamW) and inference times, executed FLOPs, peak memory."""
-    model.to(device)
+def _training_step(model, batch: dict, device):
+    """One training step (forward, backward, AdamW) on `batch` with one-hot answer targets, as a callable."""
+    model.to(device).train()
     batch = {k: v.to(device) for k, v in batch.items()}
     labels = torch.zeros(batch["input_ids"].shape[0], model.config.num_labels, device=device)
     labels[:, 0] = 1.0
-    result = {}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+
+    def step():
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    return step
+
+
+def measure(model, batch: dict, device, repeats: int) -> dict:
+    """Training step (forward, backward, AdamW) and inference times, executed FLOPs, peak memory."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    if train:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
-        model.train()
-
-        def step():
-            model(**batch, labels=labels).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-
-        result["train_step_s"] = _median_time(step, device, repeats)
-        result["train_samples_per_s"] = batch["input_ids"].shape[0] / result["train_step_s"]
+    result = {"train_step_s": _median_time(_training_step(model, batch, device), device, repeats)}
+    result["train_samples_per_s"] = batch["input_ids"].shape[0] / result["train_step_s"]
+    batch = {k: v.to(device) for k, v in batch.items()}
     model.eval()
 
     @torch.no_grad()
@@ -136,20 +137,6 @@ def measure(model, batch: dict, device, repeats: int, train: bool = True) -> dic
     result["peak_memory_mib"] = (torch.cuda.max_memory_allocated() if device.type == "cuda"
                                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20
     return result
-
-
-def _training_step(model, batch: dict, device):
-    model.to(device).train()
-    batch = {k: v.to(device) for k, v in batch.items()}
-    labels = torch.zeros(batch["input_ids"].shape[0], model.config.num_labels, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
-
-    def step():
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    return step
 
 
 def paired_ratio(model_a, model_b, batch: dict, device, repeats: int) -> float:
@@ -169,10 +156,9 @@ def paired_ratio(model_a, model_b, batch: dict, device, repeats: int) -> float:
     return statistics.median(times[0]) / statistics.median(times[1])
 
 
-def tiny_ratios(processor, device, repeats: int) -> dict:
+def tiny_ratios(batch: dict, device, repeats: int) -> dict:
     """The comparisons the targets and fast paths are judged by, each timed as an alternating pair."""
     overrides = {"id2label": {i: str(i) for i in range(13)}}
-    batch = _easy_vqa_batch(processor, 64, 64)
     config = AshNetsConfig.from_preset("ashnets-tiny", snn_time_steps=10, **overrides)
 
     def model(change=None):
@@ -196,9 +182,8 @@ def tiny_ratios(processor, device, repeats: int) -> dict:
     }
 
 
-def tiny_cases(processor, device, repeats: int) -> dict:
+def tiny_cases(batch: dict, device, repeats: int) -> dict:
     overrides = {"id2label": {i: str(i) for i in range(13)}}
-    batch = _easy_vqa_batch(processor, 64, 64)
     cases = {}
     for steps in (1, 4, 10):
         torch.manual_seed(0)
@@ -236,7 +221,7 @@ def base_case(processor, device, repeats: int) -> dict:
 
     base_processor = AshNetsProcessor(image_processor=AshNetsImageProcessor(size={"height": 384, "width": 384}),
                                       tokenizer=processor.tokenizer)
-    batch = _easy_vqa_batch(base_processor, 2, 384)
+    batch = _easy_vqa_batch(base_processor, 2)
     torch.manual_seed(0)
     config = AshNetsConfig.from_preset("ashnets-base", id2label={i: str(i) for i in range(3129)})
     return measure(AshNetsForQuestionAnswering(config), batch, device, repeats)
@@ -260,12 +245,14 @@ def main():
     processor = AshNetsProcessor(image_processor=AshNetsImageProcessor(size={"height": 64, "width": 64}),
                                  tokenizer=AutoTokenizer.from_pretrained(default_tokenizer_path()))
     peak = matmul_peak(device)
-    results = {"device": str(device), "matmul_peak_flop_per_s": peak, "ashnets_tiny": tiny_cases(processor, device, args.repeats)}
+    tiny_batch = _easy_vqa_batch(processor, 64)
+    results = {"device": str(device), "matmul_peak_flop_per_s": peak,
+               "ashnets_tiny": tiny_cases(tiny_batch, device, args.repeats)}
     if not args.skip_base:
         results["ashnets_base"] = base_case(processor, device, max(1, args.repeats // 2))
     tiny = results["ashnets_tiny"]
     results["ratios"] = {
-        **tiny_ratios(processor, device, 4 * args.repeats),
+        **tiny_ratios(tiny_batch, device, 4 * args.repeats),
         "ashnets_T4_over_ann_twin_training_time": tiny["T=4"]["train_step_s"] / tiny["ANN twin (ReLU, T=1)"]["train_step_s"],
         "ashnets_T4_over_vilt_inference_throughput": tiny["T=4"]["inference_samples_per_s"] / next(
             case["inference_samples_per_s"] for name, case in tiny.items() if name.startswith("ViLT")),

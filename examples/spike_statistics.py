@@ -30,14 +30,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _load(folder: str):
-    from transformers import AutoProcessor
-
-    from modeling_ashnets import AshNetsForQuestionAnswering
-
-    return AshNetsForQuestionAnswering.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder, backend="pil")
-
-
 def _accuracy(folder: str) -> float | None:
     path = os.path.join(folder, "eval_results.json")
     if not os.path.isfile(path):
@@ -52,25 +44,26 @@ def main(argv=None) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from easy_vqa import get_test_image_paths, get_test_questions
     from PIL import Image
 
+    from modeling_ashnets.data.easy_vqa import load_easy_vqa
     from modeling_ashnets.energy import estimate_energy
+    from modeling_ashnets.hub_export import load_checkpoint
 
-    questions, _, image_ids = get_test_questions()
-    paths = get_test_image_paths()
-    picks = range(args.num_samples)
+    test = load_easy_vqa("test")
+    averaged, shown = test.select(range(args.num_samples)), test[args.image_index]
     os.makedirs(args.output_dir, exist_ok=True)
     results = {}
     for name, folder in (("ash-nets", args.model), ("ann-twin", args.twin)):
         if folder is None:
             continue
-        model, processor = _load(folder)
-        batch = processor(images=[paths[image_ids[i]] for i in picks], text=[questions[i] for i in picks])
+        model, processor, _ = load_checkpoint(folder)
+        model.eval()
+        batch = processor(images=list(averaged["image"]), text=list(averaged["question"]))
         report = estimate_energy(model, dict(batch))
         results[name] = {**report.to_dict(), "eval_accuracy": _accuracy(folder), "checkpoint": folder}
         if name == "ash-nets":
-            one = processor(images=[paths[image_ids[args.image_index]]], text=[questions[args.image_index]])
+            one = processor(images=[shown["image"]], text=[shown["question"]])
             with torch.no_grad():
                 spikes = model.ashnets(**one, output_spikes=True).snn_spikes
     if "ann-twin" in results:
@@ -100,7 +93,7 @@ def main(argv=None) -> dict:
     side = int(tokens ** 0.5)
     rates = torch.stack([s[:, 0].float().mean(dim=(0, 2)) for s in spikes]).reshape(len(spikes), side, side)
     figure, axes = plt.subplots(1, len(spikes) + 1, figsize=(3.2 * (len(spikes) + 1), 3.2))
-    axes[0].imshow(Image.open(paths[image_ids[args.image_index]]).convert("RGB"))
+    axes[0].imshow(Image.open(shown["image"]).convert("RGB"))
     axes[0].set(title="image", xticks=[], yticks=[])
     for block, axis in enumerate(axes[1:]):
         shown = axis.imshow(rates[block].numpy(), cmap="magma", vmin=0, vmax=float(rates.max()))

@@ -25,15 +25,11 @@ Run `ashnets COMMAND --help` for each command's options.
 
 
 def _load(model_dir: str):
-    """(model, processor, architecture) of a checkpoint folder, with this package's classes."""
-    from transformers import AutoProcessor
+    """(model in eval mode, processor, architecture) of a checkpoint folder."""
+    from .hub_export import load_checkpoint
 
-    from . import modeling_ashnets
-
-    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as handle:
-        architecture = (json.load(handle).get("architectures") or ["AshNetsModel"])[0]
-    model = getattr(modeling_ashnets, architecture).from_pretrained(model_dir).eval()
-    return model, AutoProcessor.from_pretrained(model_dir, backend="pil"), architecture
+    model, processor, architecture = load_checkpoint(model_dir)
+    return model.eval(), processor, architecture
 
 
 def predict(args) -> object:
@@ -95,19 +91,16 @@ def evaluate(args) -> dict:
 
 
 def energy(args) -> dict:
-    from easy_vqa import get_test_image_paths, get_test_questions
-
+    from .data.easy_vqa import load_easy_vqa
     from .energy import estimate_energy
 
-    questions, _, image_ids = get_test_questions()
-    paths = get_test_image_paths()
-    picks = range(args.num_samples)
+    test = load_easy_vqa("test", max_samples=args.num_samples)
     results = {}
     for name, folder in (("model", args.model), ("twin", args.twin)):
         if folder is None:
             continue
         model, processor, _ = _load(folder)
-        batch = processor(images=[paths[image_ids[i]] for i in picks], text=[questions[i] for i in picks])
+        batch = processor(images=list(test["image"]), text=list(test["question"]))
         results[name] = estimate_energy(model, dict(batch)).to_dict()
     if args.twin:
         results["branch_energy_ratio_model_over_twin"] = (

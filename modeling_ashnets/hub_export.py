@@ -17,17 +17,15 @@ from . import modeling_ashnets
 from .model_card import build_model_card
 
 
-__all__ = ["export_checkpoint", "push_folder"]
+__all__ = ["export_checkpoint", "load_checkpoint", "push_folder"]
 
 HANDLER_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoint_handler.py")
 RUN_RECORDS = ("eval_results.json", "train_results.json")
 
 
-def export_checkpoint(
-    model_dir: str, output_dir: str, repo_id: str, dataset: str | None = None, overwrite: bool = False
-) -> str:
-    """Write the repository folder for the checkpoint in `model_dir` (a `save_pretrained` folder with a processor)
-    to `output_dir`, with a model card for `repo_id`. Returns `output_dir`."""
+def load_checkpoint(model_dir: str):
+    """(model, processor, architecture name) of a checkpoint folder written by a training script, with this package's
+    classes; clear errors when the folder lacks its config or its processor."""
     config_file = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{model_dir} has no config.json: pass a folder written by save_pretrained "
@@ -35,17 +33,24 @@ def export_checkpoint(
     if not os.path.isfile(os.path.join(model_dir, "processor_config.json")):
         raise FileNotFoundError(f"{model_dir} has no processor_config.json: save the processor next to the model "
                                 "(the training scripts do).")
-    if os.path.isdir(output_dir) and os.listdir(output_dir):
-        if not overwrite:
-            raise FileExistsError(f"{output_dir} is not empty: choose a new folder or pass overwrite=True.")
-        shutil.rmtree(output_dir)
     with open(config_file, encoding="utf-8") as handle:
         architecture = (json.load(handle).get("architectures") or ["AshNetsModel"])[0]
     model_class = getattr(modeling_ashnets, architecture, None)
     if model_class is None:
         raise ValueError(f"{model_dir} holds a {architecture}, which is not an ASH-Nets class.")
-    model = model_class.from_pretrained(model_dir)
-    processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
+    return model_class.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir, backend="pil"), architecture
+
+
+def export_checkpoint(
+    model_dir: str, output_dir: str, repo_id: str, dataset: str | None = None, overwrite: bool = False
+) -> str:
+    """Write the repository folder for the checkpoint in `model_dir` (a `save_pretrained` folder with a processor)
+    to `output_dir`, with a model card for `repo_id`. Returns `output_dir`."""
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        raise FileExistsError(f"{output_dir} is not empty: choose a new folder or pass overwrite=True.")
+    model, processor, _ = load_checkpoint(model_dir)
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        shutil.rmtree(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)

@@ -106,5 +106,5 @@ def build_dataset(
     if validate:
         for _ in generate_rows(shards):
             pass
-    dataset = datasets.IterableDataset.from_generator(generate_rows, features=features, gen_kwargs={"files": shards})
+    dataset = datasets.IterableDataset.from_generator(generate_rows, features=features, gen_kwargs={"shards": shards})
     return dataset if max_samples is None else dataset.take(max_samples)

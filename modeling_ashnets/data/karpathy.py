@@ -83,9 +83,9 @@ def load_karpathy(
 
 
 def _generate_karpathy_rows(
-    files: Sequence[PathLike], image_root: PathLike, wanted_splits: frozenset[str], pairs: bool
+    shards: Sequence[PathLike], image_root: PathLike, wanted_splits: frozenset[str], pairs: bool
 ) -> Iterator[dict]:
-    for path in files:
+    for path in shards:
         for index, entry in enumerate(_read_images(path)):
             if entry["split"] not in wanted_splits:
                 continue

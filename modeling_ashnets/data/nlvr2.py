@@ -95,9 +95,9 @@ def _image_paths(identifier: str, split_folders: dict[str, str], directory: int 
     return [os.path.join(folder, f"{stem}-img0.png"), os.path.join(folder, f"{stem}-img1.png")]
 
 
-def _generate_nlvr2_rows(files: Sequence[PathLike], image_root: PathLike) -> Iterator[dict]:
+def _generate_nlvr2_rows(shards: Sequence[PathLike], image_root: PathLike) -> Iterator[dict]:
     split_folders = _split_folders(image_root)
-    for path in files:
+    for path in shards:
         for line_number, record in read_json_lines(path, _NLVR2_FORMAT):
             where = f"{path}, line {line_number}"
             missing = [key for key in ("identifier", "sentence", "label") if key not in record]

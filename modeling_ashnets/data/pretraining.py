@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import datasets
 from datasets.distributed import split_dataset_by_node
 
-from ._files import PathLike, as_path_list, read_json_document, require_file, require_list_of_records
+from ._files import PathLike, as_path_list, build_dataset, read_json_document, require_file, require_list_of_records
 
 
 __all__ = [
@@ -54,21 +54,12 @@ def _row(image_path: str, text: str, source: str) -> dict:
 
 
 def _build(generate_rows, num_shards: int, streaming: bool, max_samples: int | None):
-    """A `Dataset`, or an `IterableDataset` whose shards are slices 0..num_shards-1 of the generator's records."""
+    """A `Dataset`, or an `IterableDataset` whose shards are slices 0..num_shards-1 of the generator's records (the
+    sources check their files when they are opened, so the rows are not run through once more)."""
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}.")
-    if streaming:
-        dataset = datasets.IterableDataset.from_generator(
-            generate_rows, features=PRETRAINING_FEATURES, gen_kwargs={"shards": list(range(num_shards))}
-        )
-        return dataset if max_samples is None else dataset.take(max_samples)
-    rows = []
-    for row in generate_rows(list(range(num_shards))):
-        rows.append(row)
-        if max_samples is not None and len(rows) >= max_samples:
-            break
-    columns = {name: [row[name] for row in rows] for name in PRETRAINING_FEATURES}
-    return datasets.Dataset.from_dict(columns, features=PRETRAINING_FEATURES)
+    return build_dataset(generate_rows, PRETRAINING_FEATURES, list(range(num_shards)), streaming=streaming,
+                         max_samples=max_samples, validate=False)
 
 
 @functools.lru_cache(maxsize=4)

@@ -63,8 +63,8 @@ def load_snli_ve(
     )
 
 
-def _generate_snli_ve_rows(files: Sequence[PathLike], image_dir: PathLike) -> Iterator[dict]:
-    for path in files:
+def _generate_snli_ve_rows(shards: Sequence[PathLike], image_dir: PathLike) -> Iterator[dict]:
+    for path in shards:
         for line_number, record in read_json_lines(path, _SNLI_VE_FORMAT):
             yield _snli_ve_row(record, image_dir, f"{path}, line {line_number}")
 

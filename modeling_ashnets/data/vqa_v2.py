@@ -133,13 +133,13 @@ def load_vqa_v2(
 
 
 def _generate_vqa_rows(
-    files: Sequence[tuple[PathLike, PathLike | None, PathLike]],
+    shards: Sequence[tuple[PathLike, PathLike | None, PathLike]],
     answer_vocabulary: tuple[str, ...],
     image_name_format: str,
 ) -> Iterator[dict]:
     """Rows of each (questions file, annotations file or None, image folder) in turn."""
     answer_ids = {answer: index for index, answer in enumerate(answer_vocabulary)}
-    for questions_file, annotations_file, image_dir in files:
+    for questions_file, annotations_file, image_dir in shards:
         data_subtype, questions = _read_questions(questions_file)
         annotations = _annotations_by_question(questions_file, questions, annotations_file)
         if "{data_subtype" in image_name_format and data_subtype is None:
