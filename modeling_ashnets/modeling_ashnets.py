@@ -227,31 +227,92 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         return result
 
 
+def _require_tensor(name: str, value, expected: str) -> torch.Tensor:
+    """A list, string or array where a tensor belongs is a TypeError naming the argument, not a deep AttributeError."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor {expected}, got {type(value).__name__}: "
+            "use the AshNetsProcessor, or convert it with torch.tensor(...)."
+        )
+    return value
+
+
+def _require_samples(name: str, tensor: torch.Tensor) -> None:
+    if tensor.shape[0] == 0:
+        raise ValueError(f"{name} holds an empty batch (batch size 0): pass at least one sample.")
+
+
+def _check_input_ids(input_ids) -> None:
+    """Token ids: an integer tensor (batch, length) with at least one sample. Shapes and dtypes only (no sync)."""
+    _require_tensor("input_ids", input_ids, "of token ids, shape (batch, length)")
+    if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+        raise TypeError(
+            f"input_ids must hold integer token ids (torch.long), got {input_ids.dtype}: tokenize the text with the "
+            "AshNetsProcessor, or pass input_ids.long() if they are ids stored as floats."
+        )
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}.")
+    _require_samples("input_ids", input_ids)
+
+
+def _check_pixel_values(channels: int, pixel_values, num_images: int | None = None) -> None:
+    """Processed images: a floating tensor (batch, channels, H, W), or (batch, num_images, channels, H, W) for the
+    image-pair head. Shapes and dtypes only (no sync)."""
+    expected = "(batch, channels, height, width)" if num_images is None else (
+        f"(batch, {num_images}, channels, height, width)")
+    _require_tensor("pixel_values", pixel_values, f"of processed images, shape {expected}")
+    if not pixel_values.dtype.is_floating_point:
+        raise TypeError(
+            f"pixel_values must be a floating-point tensor of normalised images, got {pixel_values.dtype}: pass the "
+            "images through the AshNetsImageProcessor (raw uint8 pixels are not normalised)."
+        )
+    if num_images is None and pixel_values.dim() == 5:
+        raise ValueError(
+            f"pixel_values of shape {tuple(pixel_values.shape)} holds image pairs (NLVR2), which this model does not "
+            "take: pass one image per sample as (batch, channels, height, width)."
+        )
+    image_dims = pixel_values.dim() - (4 if num_images is None else 5)
+    if image_dims != 0 or (num_images is not None and pixel_values.shape[1] != num_images):
+        shape = f"(batch, {channels}, height, width)" if num_images is None else (
+            f"(batch, {num_images}, {channels}, height, width), one pair of images per statement")
+        raise ValueError(f"pixel_values must have shape {shape}, got {tuple(pixel_values.shape)}.")
+    if pixel_values.shape[-3] != channels:
+        raise ValueError(
+            f"pixel_values must have {channels} channels (config.backbone_config.num_channels) in dimension "
+            f"{pixel_values.dim() - 3}, got {pixel_values.shape[-3]} channels in shape {tuple(pixel_values.shape)}: "
+            "convert the images to RGB (the AshNetsImageProcessor does) or use channels-first layout."
+        )
+    _require_samples("pixel_values", pixel_values)
+
+
 def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values, visual_embeds=None):
-    """Raise clear errors for wrong shapes, ranges and NaNs before any work is done."""
+    """Raise clear errors for wrong types, shapes, ranges and NaNs before any work is done."""
     if input_ids is not None and inputs_embeds is not None:
         raise ValueError("Pass either input_ids or inputs_embeds, not both.")
     if visual_embeds is not None:
         if pixel_values is not None:
             raise ValueError("Pass either pixel_values or visual_embeds, not both.")
+        _require_tensor("visual_embeds", visual_embeds, f"of shape (batch, num_visual_tokens, {config.hidden_size})")
         if visual_embeds.dim() != 3 or visual_embeds.shape[-1] != config.hidden_size:
             raise ValueError(
                 f"visual_embeds must have shape (batch, num_visual_tokens, {config.hidden_size}), "
                 f"got {tuple(visual_embeds.shape)}."
             )
-        text = input_ids if input_ids is not None else inputs_embeds
-        if text is not None and text.shape[0] != visual_embeds.shape[0]:
-            raise ValueError(f"Batch sizes differ: {text.shape[0]} texts but {visual_embeds.shape[0]} visual_embeds.")
+        _require_samples("visual_embeds", visual_embeds)
     text = input_ids if input_ids is not None else inputs_embeds
     if text is None and pixel_values is None and visual_embeds is None:
         raise ValueError("Nothing to encode: pass input_ids (text), pixel_values (images) or both.")
     if text is not None:
-        if input_ids is not None and input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}.")
-        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size):
-            raise ValueError(
-                f"inputs_embeds must have shape (batch, length, {config.hidden_size}), got {tuple(inputs_embeds.shape)}."
-            )
+        if input_ids is not None:
+            _check_input_ids(input_ids)
+        else:
+            _require_tensor("inputs_embeds", inputs_embeds, f"of shape (batch, length, {config.hidden_size})")
+            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
+                raise ValueError(
+                    f"inputs_embeds must have shape (batch, length, {config.hidden_size}), "
+                    f"got {tuple(inputs_embeds.shape)}."
+                )
+            _require_samples("inputs_embeds", inputs_embeds)
         if text.shape[1] == 0:
             raise ValueError("The text is empty (length 0): every sequence needs at least [CLS] and [SEP].")
         if text.shape[1] > config.max_position_embeddings:
@@ -259,25 +320,20 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
                 f"The text has {text.shape[1]} tokens but the model takes at most {config.max_position_embeddings}: "
                 "tokenize with truncation=True and max_length (the AshNetsProcessor does)."
             )
-        if input_ids is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        if input_ids is not None and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
             raise ValueError(
                 f"input_ids must lie in [0, {config.vocab_size}), got values from {int(input_ids.min())} to "
                 f"{int(input_ids.max())}: was the text tokenized with another vocabulary?"
             )
         for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if tensor is not None and tuple(tensor.shape) != tuple(text.shape[:2]):
-                raise ValueError(f"{name} must have shape {tuple(text.shape[:2])}, got {tuple(tensor.shape)}.")
+            if tensor is not None:
+                _require_tensor(name, tensor, f"of shape {tuple(text.shape[:2])}")
+                if tuple(tensor.shape) != tuple(text.shape[:2]):
+                    raise ValueError(f"{name} must have shape {tuple(text.shape[:2])}, got {tuple(tensor.shape)}.")
+        if visual_embeds is not None and text.shape[0] != visual_embeds.shape[0]:
+            raise ValueError(f"Batch sizes differ: {text.shape[0]} texts but {visual_embeds.shape[0]} visual_embeds.")
     if pixel_values is not None:
-        channels = config.backbone_config.num_channels
-        if pixel_values.dim() == 5:
-            raise ValueError(
-                f"pixel_values of shape {tuple(pixel_values.shape)} holds image pairs (NLVR2), which the base model "
-                "does not take: pass one image per sample as (batch, C, H, W)."
-            )
-        if pixel_values.dim() != 4 or pixel_values.shape[1] != channels:
-            raise ValueError(
-                f"pixel_values must have shape (batch, {channels}, height, width), got {tuple(pixel_values.shape)}."
-            )
+        _check_pixel_values(config.backbone_config.num_channels, pixel_values)
         if not torch.isfinite(pixel_values).all():
             raise ValueError("pixel_values contains NaN or infinite values.")
         if text is not None and text.shape[0] != pixel_values.shape[0]:
@@ -469,6 +525,7 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         if input_ids is None or pixel_values is None:
             raise ValueError("Visual question answering needs both input_ids (the question) and pixel_values.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        targets = None if labels is None else soft_answer_targets(labels, _batch_size(input_ids), self.num_labels)
         outputs = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -482,47 +539,59 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         )
         logits = self.vqa_classifier(outputs.pooler_output)
         loss = None
-        if labels is not None:
-            targets = soft_answer_targets(labels, logits.shape[0], self.num_labels).to(logits.dtype)
+        if targets is not None:
+            targets = targets.to(device=logits.device, dtype=logits.dtype)
             loss = nn.functional.binary_cross_entropy_with_logits(logits, targets) * self.num_labels
         output = AshNetsQuestionAnsweringOutput(loss=loss, logits=logits, **_passed_on(outputs))
         return output if return_dict else output.to_tuple()
 
 
-def soft_answer_targets(labels: torch.Tensor, batch_size: int, num_labels: int) -> torch.Tensor:
-    """Validate VQA labels and return soft targets (batch, num_labels): answer ids become one-hot rows."""
-    if labels.shape[0] != batch_size:
-        raise ValueError(f"labels hold {labels.shape[0]} samples but the batch has {batch_size}.")
+def _label_error(error: type, problem: str, expected: str) -> Exception:
+    return error(f"labels {problem}; expected {expected}.")
+
+
+def soft_answer_targets(labels, batch_size: int, num_labels: int) -> torch.Tensor:
+    """Validate VQA labels and return soft targets (batch, num_labels): answer ids become one-hot rows.
+    Shapes, dtypes and ranges are checked before the model runs, so a bad batch costs no forward pass."""
+    expected = (f"answer ids in [0, {num_labels}) as an integer tensor of shape ({batch_size},), or soft scores in "
+                f"[0, 1] as a float tensor of shape ({batch_size}, {num_labels})")
+    if not isinstance(labels, torch.Tensor):
+        raise _label_error(TypeError, f"must be a torch.Tensor, got {type(labels).__name__}", expected)
+    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size or (labels.dim() == 2 and labels.shape[1] != num_labels):
+        raise _label_error(ValueError, f"have shape {tuple(labels.shape)}", expected)
     if labels.dim() == 1:
-        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-            raise ValueError(f"Answer-id labels of shape (batch,) must be integers, got {labels.dtype}.")
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise _label_error(TypeError, f"of shape (batch,) must be integer answer ids, got {labels.dtype}", expected)
         if labels.min() < 0 or labels.max() >= num_labels:
-            raise ValueError(
-                f"Answer ids must lie in [0, {num_labels}), got values from {int(labels.min())} to {int(labels.max())}."
+            raise _label_error(
+                ValueError, f"hold answer ids from {int(labels.min())} to {int(labels.max())}", expected
             )
         return nn.functional.one_hot(labels.long(), num_labels).float()
-    if labels.dim() != 2 or labels.shape[1] != num_labels:
-        raise ValueError(
-            f"labels must be answer ids (batch,) or soft scores (batch, {num_labels}), got {tuple(labels.shape)}."
-        )
     if not labels.dtype.is_floating_point:
-        raise ValueError(f"Soft-score labels (batch, num_labels) must be floats, got {labels.dtype}.")
+        raise _label_error(TypeError, f"of shape (batch, num_labels) must be float scores, got {labels.dtype}", expected)
     if not torch.isfinite(labels).all() or labels.min() < 0 or labels.max() > 1:
-        raise ValueError("Soft answer scores must be finite and lie in [0, 1].")
+        raise _label_error(ValueError, "hold soft scores that are not finite or lie outside [0, 1]", expected)
     return labels
 
 
-def class_labels(labels: torch.Tensor, batch_size: int, num_labels: int) -> torch.Tensor:
+def class_labels(labels, batch_size: int, num_labels: int) -> torch.Tensor:
     """Validate single-label classification targets: integer class ids of shape (batch,) in [0, num_labels)."""
+    expected = f"class ids in [0, {num_labels}) as an integer tensor of shape ({batch_size},), one per sample"
+    if not isinstance(labels, torch.Tensor):
+        raise _label_error(TypeError, f"must be a torch.Tensor, got {type(labels).__name__}", expected)
     if labels.dim() != 1 or labels.shape[0] != batch_size:
-        raise ValueError(f"labels must have shape ({batch_size},), one class id per sample, got {tuple(labels.shape)}.")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.is_complex():
-        raise ValueError(f"labels must be integer class ids, got {labels.dtype}.")
+        raise _label_error(ValueError, f"have shape {tuple(labels.shape)}", expected)
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise _label_error(TypeError, f"must be integer class ids, got {labels.dtype}", expected)
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
-        raise ValueError(
-            f"Class ids must lie in [0, {num_labels}), got values from {int(labels.min())} to {int(labels.max())}."
-        )
+        raise _label_error(ValueError, f"hold class ids from {int(labels.min())} to {int(labels.max())}", expected)
     return labels.long()
+
+
+def _batch_size(input_ids) -> int:
+    """The batch size of a head's call, read from input_ids once they are known to be a token-id tensor."""
+    _check_input_ids(input_ids)
+    return input_ids.shape[0]
 
 
 def classifier_head(config: AshNetsConfig, in_features: int) -> nn.Sequential:
@@ -586,6 +655,7 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
         if input_ids is None or pixel_values is None:
             raise ValueError("Visual entailment needs both input_ids (the hypothesis) and pixel_values (the premise).")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        targets = None if labels is None else class_labels(labels, _batch_size(input_ids), self.num_labels)
         outputs = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -598,8 +668,7 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
         )
         logits = self.classifier(outputs.pooler_output)
         loss = None
-        if labels is not None:
-            targets = class_labels(labels, logits.shape[0], self.num_labels)
+        if targets is not None:
             loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
         output = AshNetsClassificationOutput(loss=loss, logits=logits, **_passed_on(outputs))
         return output if return_dict else output.to_tuple()
@@ -639,17 +708,14 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         """
         if input_ids is None or pixel_values is None:
             raise ValueError("NLVR2 needs both input_ids (the statement) and pixel_values (two images per sample).")
-        if pixel_values.dim() != 5 or pixel_values.shape[1] != self.num_images:
-            raise ValueError(
-                f"pixel_values must have shape (batch, {self.num_images}, channels, height, width), one pair of images "
-                f"per statement, got {tuple(pixel_values.shape)}."
-            )
-        if input_ids.dim() != 2 or input_ids.shape[0] != pixel_values.shape[0]:
+        batch_size = _batch_size(input_ids)
+        _check_pixel_values(self.config.backbone_config.num_channels, pixel_values, self.num_images)
+        if batch_size != pixel_values.shape[0]:
             raise ValueError(
                 f"Batch sizes differ: input_ids {tuple(input_ids.shape)} but {pixel_values.shape[0]} image pairs."
             )
+        targets = None if labels is None else class_labels(labels, batch_size, self.num_labels)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        batch_size = input_ids.shape[0]
 
         def both(tensor):  # the text of each sample, once for each of its images
             return None if tensor is None else tensor.repeat(self.num_images, 1)
@@ -667,8 +733,7 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         pooled = outputs.pooler_output.view(self.num_images, batch_size, -1)
         logits = self.classifier(torch.cat(tuple(pooled), dim=-1))
         loss = None
-        if labels is not None:
-            targets = class_labels(labels, batch_size, self.num_labels)
+        if targets is not None:
             loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
         passed_on = _passed_on(outputs)
         passed_on["snn_firing_rates"] = outputs.snn_firing_rates.view(self.num_images, batch_size, -1).mean(dim=0)
@@ -892,10 +957,16 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         """
         if input_ids is None or pixel_values is None:
             raise ValueError("Pre-training needs image-caption pairs: pass both input_ids and pixel_values.")
-        if input_ids.dim() != 2 or pixel_values.dim() != 4 or input_ids.shape[0] != pixel_values.shape[0]:
+        _check_pixel_values(self.config.backbone_config.num_channels, pixel_values)
+        if _batch_size(input_ids) != pixel_values.shape[0]:
             raise ValueError(
                 f"Pass one caption per image: input_ids {tuple(input_ids.shape)}, pixel_values {tuple(pixel_values.shape)}."
             )
+        for name, tensor in (("masked_input_ids", masked_input_ids), ("mlm_labels", mlm_labels)):
+            if tensor is not None and tuple(_require_tensor(name, tensor, "of shape (batch, length)").shape) != tuple(
+                    input_ids.shape):
+                raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
+                                 f"got {tuple(tensor.shape)}.")
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
         texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}

@@ -60,3 +60,24 @@ def test_image_cache_returns_the_same_pixels(processor, easy_vqa_samples):
     first = collator(rows)["inputs"]["pixel_values"]
     again = collator(rows)["inputs"]["pixel_values"]
     assert torch.equal(first, again) and len(collator._cache) == 1
+
+
+def test_rows_with_bad_labels_are_skipped_and_reported(processor, easy_vqa_samples):
+    image = easy_vqa_samples[0][0]
+    collator = AshNetsCollator(processor, "vqa", num_labels=5)
+    out_of_range = {**_vqa_row(image), "labels": [1, 7]}
+    strings = {**_vqa_row(image), "labels": ["red"], "scores": [1.0]}
+    bad_scores = {**_vqa_row(image), "scores": [1.0, 3.0]}
+    batch = collator([out_of_range, _vqa_row(image), strings, bad_scores])
+    assert batch["inputs"]["labels"].shape == (1, 5)
+    reasons = [sample.reason for sample in batch["skipped"]]
+    assert reasons[0] == "labels must be a list of answer ids in [0, 5), got [1, 7]"
+    assert reasons[1] == "labels must be a list of answer ids in [0, 5), got ['red']"
+    assert reasons[2].startswith("scores must be a list of soft scores in [0, 1], one per label")
+    entailment = AshNetsCollator(processor, "entailment", num_labels=3)(
+        [{"image": image, "hypothesis": "a shape", "label": "entailment"}, {"image": image, "hypothesis": "x", "label": 3}]
+    )
+    assert entailment["inputs"] is None
+    assert [sample.reason for sample in entailment["skipped"]] == [
+        "label must be an integer class id [0, 3), got 'entailment'", "label must be an integer class id [0, 3), got 3"
+    ]

@@ -26,12 +26,16 @@ def test_entailment_head_names_its_classes_and_checks_labels(texts_and_images):
     expected = torch.nn.functional.cross_entropy(outputs.logits, torch.tensor([0, 1, 2, 0]))
     assert torch.allclose(outputs.loss, expected)
     assert outputs.snn_firing_rates.shape == (4, 2)
-    with pytest.raises(ValueError, match=r"Class ids must lie in \[0, 3\)"):
-        model(**texts_and_images, labels=torch.tensor([0, 1, 3, 0]))
-    with pytest.raises(ValueError, match="must be integer class ids"):
-        model(**texts_and_images, labels=torch.tensor([0.0, 1.0, 2.0, 0.0]))
-    with pytest.raises(ValueError, match=r"shape \(4,\)"):
-        model(**texts_and_images, labels=torch.tensor([0, 1]))
+    expected = r"expected class ids in \[0, 3\) as an integer tensor of shape \(4,\)"
+    for labels, error, message in [
+        (torch.tensor([0, 1, 3, 0]), ValueError, "labels hold class ids from 0 to 3; " + expected),
+        (torch.tensor([0.0, 1.0, 2.0, 0.0]), TypeError, "labels must be integer class ids, got torch.float32; " + expected),
+        (torch.tensor([0, 1]), ValueError, r"labels have shape \(2,\); " + expected),
+        ([0, 1, 2, 0], TypeError, "labels must be a torch.Tensor, got list; " + expected),
+        ("entailment", TypeError, "labels must be a torch.Tensor, got str; " + expected),
+    ]:
+        with pytest.raises(error, match=message):
+            model(**texts_and_images, labels=labels)
     with pytest.raises(ValueError, match="3 classes"):
         AshNetsForEntailment(tiny_config(id2label={0: "a", 1: "b"}))
 
@@ -54,8 +58,28 @@ def test_nlvr2_head_fuses_each_image_of_a_pair(processor, easy_vqa_samples):
         right = model.ashnets(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                               pixel_values=inputs["pixel_values"][:, 1]).pooler_output
     assert torch.allclose(model.classifier(torch.cat([left, right], -1)), outputs.logits, atol=1e-5)
-    with pytest.raises(ValueError, match=r"\(batch, 2, channels, height, width\)"):
+    with pytest.raises(ValueError, match=r"\(batch, 2, 3, height, width\), one pair of images per statement"):
         model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"][:, 0])
+
+
+def test_nlvr2_head_refuses_bad_inputs_before_any_work(processor, easy_vqa_samples):
+    model = AshNetsForImagesAndTextClassification(tiny_config()).eval()
+    ran = []
+    model.ashnets.register_forward_pre_hook(lambda module, args, kwargs: ran.append(1), with_kwargs=True)
+    pairs = [[easy_vqa_samples[0][0], easy_vqa_samples[1][0]], [easy_vqa_samples[2][0], easy_vqa_samples[3][0]]]
+    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"])
+    ids, pixels = inputs["input_ids"], inputs["pixel_values"]
+    for bad, error, message in [
+        ({"input_ids": ids[:0], "pixel_values": pixels[:0]}, ValueError, r"input_ids holds an empty batch \(batch size 0\)"),
+        ({"pixel_values": (pixels * 255).to(torch.uint8)}, TypeError, "pixel_values must be a floating-point tensor"),
+        ({"pixel_values": pixels[:, :, :1]}, ValueError, "pixel_values must have 3 channels .* got 1 channels"),
+        ({"input_ids": ids.float()}, TypeError, "input_ids must hold integer token ids"),
+        ({"labels": [1, 0]}, TypeError, r"labels must be a torch.Tensor, got list; expected class ids in \[0, 2\)"),
+        ({"labels": torch.tensor([1, 2])}, ValueError, r"labels hold class ids from 1 to 2; expected class ids in \[0, 2\)"),
+    ]:
+        with pytest.raises(error, match=message):
+            model(**{**inputs, **bad})
+    assert ran == []
 
 
 def test_retrieval_head_similarities_and_losses(processor, easy_vqa_samples):

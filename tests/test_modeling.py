@@ -287,22 +287,26 @@ def test_question_answering_loss_and_label_errors():
     hard = model(**inputs, labels=torch.tensor([0, 3])).loss
     one_hot = model(**inputs, labels=torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])).loss
     torch.testing.assert_close(hard, one_hot)
-    for labels, message in [
-        (torch.tensor([0, 4]), r"Answer ids must lie in \[0, 4\)"),
-        (torch.tensor([0.0, 1.0]), "must be integers"),
-        (torch.ones(2, 3), r"soft scores \(batch, 4\)"),
-        (torch.ones(2, 4, dtype=torch.long), "must be floats"),
-        (torch.full((2, 4), 1.5), r"lie in \[0, 1\]"),
-        (torch.tensor([0, 1, 2]), "labels hold 3 samples but the batch has 2"),
+    for labels, error, message in [
+        (torch.tensor([0, 4]), ValueError, r"labels hold answer ids from 0 to 4; expected answer ids in \[0, 4\)"),
+        (torch.tensor([0.0, 1.0]), TypeError, "labels of shape \\(batch,\\) must be integer answer ids"),
+        (torch.ones(2, 3), ValueError, r"labels have shape \(2, 3\); .* soft scores in \[0, 1\] .* shape \(2, 4\)"),
+        (torch.ones(2, 4, dtype=torch.long), TypeError, "labels of shape \\(batch, num_labels\\) must be float scores"),
+        (torch.full((2, 4), 1.5), ValueError, r"labels hold soft scores that .* outside \[0, 1\]"),
+        (torch.tensor([0, 1, 2]), ValueError, r"labels have shape \(3,\); expected answer ids in \[0, 4\)"),
+        ([0, 3], TypeError, r"labels must be a torch.Tensor, got list; expected answer ids in \[0, 4\)"),
+        ("yes", TypeError, "labels must be a torch.Tensor, got str"),
     ]:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(error, match=message):
             model(**inputs, labels=labels)
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda i: i.update(pixel_values=torch.randn(3, 1, 64, 64)), r"pixel_values must have shape \(batch, 3"),
+        (lambda i: i.update(pixel_values=torch.randn(3, 1, 64, 64)), "pixel_values must have 3 channels .* got 1 channels"),
+        (lambda i: i.update(pixel_values=torch.randn(3, 64, 64, 3)), "pixel_values must have 3 channels .* channels-first"),
+        (lambda i: i.update(pixel_values=torch.randn(3, 64, 64)), r"pixel_values must have shape \(batch, 3, height"),
         (lambda i: i.update(pixel_values=torch.randn(3, 2, 3, 64, 64)), "holds image pairs"),
         (lambda i: i["pixel_values"].__setitem__((0, 0, 0, 0), float("nan")), "NaN"),
         (lambda i: i.update(pixel_values=torch.randn(2, 3, 64, 64)), "Batch sizes differ: 3 texts but 2 images"),
@@ -323,6 +327,58 @@ def test_bad_inputs_raise_clear_errors(config, change, message):
     change(inputs)
     with pytest.raises(ValueError, match=message):
         model(**inputs)
+
+
+def record_calls(model) -> list[str]:
+    """Names of the encoders that ran: a bad input must be refused before any of them does."""
+    calls = []
+    for name in ("text_embeddings", "visual_encoder"):
+        getattr(model, name).register_forward_pre_hook(lambda module, args, name=name: calls.append(name))
+    return calls
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda i: i.update(pixel_values=torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8)),
+         "pixel_values must be a floating-point tensor of normalised images, got torch.uint8"),
+        (lambda i: i.update(pixel_values=torch.zeros(3, 3, 64, 64, dtype=torch.long)), "got torch.int64"),
+        (lambda i: i.update(pixel_values=[[0.5] * 64] * 64), "pixel_values must be a torch.Tensor .* got list"),
+        (lambda i: i.update(input_ids=i["input_ids"].float()),
+         r"input_ids must hold integer token ids \(torch.long\), got torch.float32"),
+        (lambda i: i.update(input_ids=[[101, 2054, 102]] * 3), "input_ids must be a torch.Tensor .* got list"),
+        (lambda i: i.update(input_ids="what colour is the shape?"), "input_ids must be a torch.Tensor .* got str"),
+        (lambda i: i.update(attention_mask=[[1] * 7] * 3), "attention_mask must be a torch.Tensor"),
+    ],
+)
+def test_wrong_types_raise_type_errors_before_any_work(config, change, message):
+    model = seeded_model(config)
+    calls = record_calls(model)
+    inputs = random_inputs()
+    change(inputs)
+    with pytest.raises(TypeError, match=message):
+        model(**inputs)
+    assert calls == []
+
+
+@pytest.mark.parametrize("keep", [("input_ids", "attention_mask", "pixel_values"), ("input_ids",), ("pixel_values",)])
+def test_an_empty_batch_is_refused(config, keep):
+    model = seeded_model(config)
+    calls = record_calls(model)
+    empty = {name: tensor[:0] for name, tensor in random_inputs().items() if name in keep}
+    with pytest.raises(ValueError, match=r"(input_ids|pixel_values) holds an empty batch \(batch size 0\)"):
+        model(**empty)
+    assert calls == []
+
+
+def test_head_label_errors_come_before_the_forward_pass():
+    model = seeded_model(tiny_config(id2label={i: str(i) for i in range(4)}), AshNetsForQuestionAnswering)
+    calls = record_calls(model.ashnets)
+    with pytest.raises(ValueError, match=r"labels hold answer ids from 0 to 9"):
+        model(**random_inputs(batch=2), labels=torch.tensor([0, 9]))
+    with pytest.raises(TypeError, match="input_ids must hold integer token ids"):
+        model(**{**random_inputs(batch=2), "input_ids": torch.ones(2, 7)}, labels=torch.tensor([0, 1]))
+    assert calls == []
 
 
 def test_parameter_counts_of_presets():

@@ -93,12 +93,29 @@ class AshNetsCollator:
         """The image cells of a sample: two for NLVR2, one otherwise."""
         return row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]]
 
+    def _check_labels(self, row: dict) -> None:
+        """A row whose labels the model would refuse is skipped with the reason, like a bad image."""
+        def is_id(value, limit):
+            return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < (limit or float("inf"))
+
+        if self.task == "vqa" and "labels" in row:
+            labels, scores = row["labels"], row.get("scores")
+            if not isinstance(labels, (list, tuple)) or not all(is_id(label, self.num_labels) for label in labels):
+                raise ValueError(f"labels must be a list of answer ids in [0, {self.num_labels}), got {labels!r}")
+            if not isinstance(scores, (list, tuple)) or len(scores) != len(labels) or not all(
+                    isinstance(score, (int, float)) and 0 <= score <= 1 for score in scores):
+                raise ValueError(f"scores must be a list of soft scores in [0, 1], one per label, got {scores!r}")
+        elif self.task in ("entailment", "nlvr2") and "label" in row and not is_id(row["label"], self.num_labels):
+            bound = f"[0, {self.num_labels})" if self.num_labels else ">= 0"
+            raise ValueError(f"label must be an integer class id {bound}, got {row['label']!r}")
+
     def _load(self, row: dict) -> list:
         """Each image of a usable sample, as its cached (C, H, W) pixels or as a decoded PIL image. Raises
         ValueError / FileNotFoundError when the sample cannot be used (the caller skips it)."""
         text = row.get(self.text_column)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty or missing {self.text_column!r}")
+        self._check_labels(row)
         cells = self._cells(row)
         if self.task == "nlvr2" and len(cells) != 2:
             raise ValueError(f"an NLVR2 sample needs 2 images, got {len(cells)}")
