@@ -43,7 +43,7 @@ PROCESSOR_CODE_FILES = (
 )
 
 _PRESETS = {
-    # The paper's model: ResNet-152, T = 10, BERT-base fusion (PAPERS.md section 2).
+    # The paper's model: ResNet-152, T = 10, BERT-base fusion (docs/model.md section 2.5).
     "ashnets-base": {},
     # CPU-sized: a 4-stage basic-block ResNet on 64x64 images, 2 fusion layers of width 128, T = 4.
     "ashnets-tiny": {

@@ -1,6 +1,6 @@
 """Operation counts and the field's energy estimate for one forward pass, by component, with spike statistics.
 
-Convention (PAPERS.md section 6, as in ASH-Nets' relatives): a layer fed by analog values costs MACs at 4.6 pJ each;
+Convention (docs/model.md section 5, as in ASH-Nets' relatives): a layer fed by analog values costs MACs at 4.6 pJ each;
 a layer fed by spikes costs synaptic operations (SOPs, accumulates) at 0.9 pJ each, where SOPs = spikes arriving x
 fan-out (= firing rate of its input x T x its MACs). 45 nm CMOS figures (Horowitz 2014); memory traffic, neuron state
 updates and normalisation (folded into weights at inference) are not counted, as in the papers we compare with.

@@ -1,4 +1,4 @@
-"""Building blocks of ASH-Nets' pre-training objectives (README "Model"; the project's PAPERS.md section 2).
+"""Building blocks of ASH-Nets' pre-training objectives (README "Model"; docs/model.md section 3).
 
 Why a module of its own: the retrieval head and the pre-training head share the contrastive loss, the hard-negative
 sampling for image-text matching, and the cross-process gathering; MLM masking is BERT's recipe.

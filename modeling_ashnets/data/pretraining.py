@@ -1,7 +1,7 @@
 """The pre-training corpus: image-text pairs from COCO captions, Visual Genome regions, webdataset shards, Hub data
 sets and easy-VQA, mixed by weights and streamed through 🤗 Datasets.
 
-Why: ASH-Nets pre-trains on COCO + Visual Genome (PAPERS.md section 1). Every source yields the same three columns
+Why: ASH-Nets pre-trains on COCO + Visual Genome (docs/model.md section 1). Every source yields the same three columns
 (`image`: `datasets.Image(decode=False)`, i.e. `{"bytes", "path"}`; `text`; `source`), so that sources mix with
 `interleave_datasets` and one collator reads them all. Images are not opened here: the collator decodes them, and
 skips (and reports) missing or corrupt ones.
