@@ -45,7 +45,8 @@ say "make test: $(seconds "$start") s; $(grep -E '^=+ .*(passed|failed).* =+$' "
 if [ "${SKIP_DEMO:-0}" != 1 ]; then
   start=$(date +%s)
   make demo > "$work/demo.log" 2>&1 || { tail -n 30 "$work/demo.log"; say "FAILED: make demo"; exit 1; }
-  say "make demo: $(seconds "$start") s; $(grep -iE 'accuracy' "$work/demo.log" | tail -n 1)"
+  say "make demo: $(seconds "$start") s"
+  grep -A 6 "test accuracy" "$work/demo.log" | sed 's/^/  /' | tee -a "$report"
 fi
 
 # The same lock installed a second time (warm cache) must give the same environment.
