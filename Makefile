@@ -56,7 +56,7 @@ $(DEPS_STAMP): $(LOCK) | $(BIN)/uv
 # are kept where they still satisfy setup.cfg; `make lock LOCK_ARGS=--upgrade` moves everything to the newest.
 lock: $(BIN)/uv
 	printf '%s\n' $(LOCK_TOOLS) | $(BIN)/uv pip compile setup.cfg - --all-extras --universal \
-		--python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
+		--python-version 3.11 --generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(LOCK)
 
 # Clone this repository into a temporary folder and run the README's two commands there with the default VENV
 # and empty package caches; prints the set-up, test and demo times and the environment's size.

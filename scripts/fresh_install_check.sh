@@ -46,7 +46,7 @@ if [ "${SKIP_DEMO:-0}" != 1 ]; then
   start=$(date +%s)
   make demo > "$work/demo.log" 2>&1 || { tail -n 30 "$work/demo.log"; say "FAILED: make demo"; exit 1; }
   say "make demo: $(seconds "$start") s"
-  grep -A 6 "test accuracy" "$work/demo.log" | sed 's/^/  /' | tee -a "$report"
+  grep -A 4 "test accuracy" "$work/demo.log" | sed 's/^/  /' | tee -a "$report"
 fi
 
 # The same lock installed a second time (warm cache) must give the same environment.
