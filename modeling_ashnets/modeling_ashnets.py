@@ -255,6 +255,15 @@ def _check_input_ids(input_ids) -> None:
     _require_samples("input_ids", input_ids)
 
 
+def _check_embeds(name: str, embeds, tokens: str, hidden_size: int) -> None:
+    """Embeddings computed beforehand: a tensor (batch, tokens, hidden_size) with at least one sample."""
+    shape = f"(batch, {tokens}, {hidden_size})"
+    _require_tensor(name, embeds, f"of shape {shape}")
+    if embeds.dim() != 3 or embeds.shape[-1] != hidden_size:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(embeds.shape)}.")
+    _require_samples(name, embeds)
+
+
 def _check_pixel_values(channels: int, pixel_values, num_images: int | None = None) -> None:
     """Processed images: a floating tensor (batch, channels, H, W), or (batch, num_images, channels, H, W) for the
     image-pair head. Shapes and dtypes only (no sync)."""
@@ -292,13 +301,7 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
     if visual_embeds is not None:
         if pixel_values is not None:
             raise ValueError("Pass either pixel_values or visual_embeds, not both.")
-        _require_tensor("visual_embeds", visual_embeds, f"of shape (batch, num_visual_tokens, {config.hidden_size})")
-        if visual_embeds.dim() != 3 or visual_embeds.shape[-1] != config.hidden_size:
-            raise ValueError(
-                f"visual_embeds must have shape (batch, num_visual_tokens, {config.hidden_size}), "
-                f"got {tuple(visual_embeds.shape)}."
-            )
-        _require_samples("visual_embeds", visual_embeds)
+        _check_embeds("visual_embeds", visual_embeds, "num_visual_tokens", config.hidden_size)
     text = input_ids if input_ids is not None else inputs_embeds
     if text is None and pixel_values is None and visual_embeds is None:
         raise ValueError("Nothing to encode: pass input_ids (text), pixel_values (images) or both.")
@@ -306,13 +309,7 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
         if input_ids is not None:
             _check_input_ids(input_ids)
         else:
-            _require_tensor("inputs_embeds", inputs_embeds, f"of shape (batch, length, {config.hidden_size})")
-            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
-                raise ValueError(
-                    f"inputs_embeds must have shape (batch, length, {config.hidden_size}), "
-                    f"got {tuple(inputs_embeds.shape)}."
-                )
-            _require_samples("inputs_embeds", inputs_embeds)
+            _check_embeds("inputs_embeds", inputs_embeds, "length", config.hidden_size)
         if text.shape[1] == 0:
             raise ValueError("The text is empty (length 0): every sequence needs at least [CLS] and [SEP].")
         if text.shape[1] > config.max_position_embeddings:
