@@ -18,6 +18,7 @@ RESNET_BACKBONES = {
 }
 CUSTOM_BACKBONE = "resnet-custom"
 SNN_INPUT_MODES = ("repeat", "similar")
+VQA_LOSSES = ("bce", "softmax")
 SNN_NEURONS = ("lif", "relu")
 SNN_SURROGATES = ("sigmoid", "atan")
 
@@ -123,6 +124,12 @@ class AshNetsConfig(PreTrainedConfig):
         logit_scale_init_value (`float`, defaults to 2.6592): initial log of the learned contrastive temperature's
             inverse (CLIP's log(1 / 0.07)); the retrieval head's `logits_per_image` are scaled by its exponential.
 
+    Task heads:
+        vqa_loss (`str`, defaults to `"bce"`): the VQA head's loss. `"bce"` is ViLT's multi-label binary
+            cross-entropy on the soft scores (times the number of answers); `"softmax"` is the cross-entropy of a
+            softmax over the answers against the soft scores normalised to sum 1 (plain cross-entropy when each
+            question has one answer, as in easy-VQA, where it learns faster: README, "Does it look?").
+
     Pre-training (`AshNetsForPreTraining`):
         mask_token_id (`int`, defaults to 103): id of `[MASK]` (bert-base-uncased's).
         tie_word_embeddings (`bool`, defaults to `True`): the MLM decoder shares the word embedding matrix (BERT).
@@ -174,6 +181,7 @@ class AshNetsConfig(PreTrainedConfig):
     summary_ratio_init: float | int = 0.1
     projection_dim: int = 256
     logit_scale_init_value: float | int = 2.6592
+    vqa_loss: str = "bce"
     mask_token_id: int = 103
     tie_word_embeddings: bool = True
     mlm_probability: float | int = 0.15
@@ -285,6 +293,11 @@ class AshNetsConfig(PreTrainedConfig):
             raise ValueError(
                 f"snn_v_threshold ({self.snn_v_threshold}) must be above snn_v_reset ({self.snn_v_reset})."
             )
+
+    def validate_heads(self):
+        """Task head options."""
+        if self.vqa_loss not in VQA_LOSSES:
+            raise ValueError(f"Unknown vqa_loss {self.vqa_loss!r}; choose one of {list(VQA_LOSSES)}.")
 
     def validate_ratios(self):
         """Ratios, probabilities and scales that must not be negative."""

@@ -99,7 +99,8 @@ class AshNetsClassificationOutput(ModelOutput):
 @dataclass
 class AshNetsQuestionAnsweringOutput(AshNetsClassificationOutput):
     r"""
-    loss: BCE of the logits against the soft answer scores (times the number of answers, as ViLT), with labels.
+    loss: the `config.vqa_loss` of the logits against the soft answer scores (BCE times the number of answers, as
+        ViLT, or softmax cross-entropy), with labels.
     logits (`(batch, num_labels)`): one score per answer of `config.id2label`.
     """
 
@@ -489,7 +490,8 @@ class AshNetsModel(AshNetsPreTrainedModel):
 
 
 class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
-    """VQA as multi-label classification over an answer vocabulary (`config.id2label`), BCE on soft scores."""
+    """VQA as classification over an answer vocabulary (`config.id2label`) with soft scores as targets: ViLT's
+    multi-label BCE, or a softmax cross-entropy (`config.vqa_loss`)."""
 
     _custom_pipeline = (
         "visual-question-answering", "AshNetsVisualQuestionAnsweringPipeline", "AutoModelForVisualQuestionAnswering"
@@ -537,14 +539,25 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         logits = self.vqa_classifier(outputs.pooler_output)
         loss = None
         if targets is not None:
-            targets = targets.to(device=logits.device, dtype=logits.dtype)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, targets) * self.num_labels
+            loss = vqa_loss(logits, targets.to(device=logits.device, dtype=logits.dtype), self.config.vqa_loss)
         output = AshNetsQuestionAnsweringOutput(loss=loss, logits=logits, **_passed_on(outputs))
         return output if return_dict else output.to_tuple()
 
 
 def _label_error(error: type, problem: str, expected: str) -> Exception:
     return error(f"labels {problem}; expected {expected}.")
+
+
+def vqa_loss(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """`bce`: ViLT's multi-label BCE on soft scores, times the number of answers. `softmax`: cross-entropy of the
+    answer distribution against the soft scores normalised to sum 1; a question none of whose answers is in the
+    vocabulary (all scores 0) adds no loss."""
+    if kind == "bce":
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets) * logits.shape[-1]
+    mass = targets.sum(dim=-1)
+    per_question = -(targets * logits.log_softmax(dim=-1)).sum(dim=-1) / mass.clamp_min(1e-12)
+    answered = (mass > 0).to(logits.dtype)
+    return (per_question * answered).sum() / answered.sum().clamp_min(1.0)
 
 
 def soft_answer_targets(labels, batch_size: int, num_labels: int) -> torch.Tensor:

@@ -26,6 +26,7 @@ from transformers import AutoProcessor, AutoTokenizer, get_scheduler
 from .configuration_ashnets import AshNetsConfig
 from .data.collators import AshNetsCollator
 from .data.pretraining import for_process
+from .data.sampling import BalancedSampler
 from .evaluation import evaluate_task
 from .image_processing_ashnets import AshNetsImageProcessor
 from .processing_ashnets import AshNetsProcessor
@@ -79,6 +80,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     train.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
     train.add_argument("--gradient_checkpointing", action="store_true",
                        help="recompute the fusion layers' activations in the backward pass (less memory, more time)")
+    train.add_argument("--balance_by", default=None,
+                       help="a column of the training set (e.g. answer_type) whose values are drawn equally often")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--num_workers", type=int, default=0, help="DataLoader worker processes")
     train.add_argument("--image_cache_size", type=int, default=0,
@@ -167,6 +170,17 @@ def _parameter_groups(model, args) -> list[dict]:
         groups.setdefault(key, {"params": [], "weight_decay": args.weight_decay if decay else 0.0, "lr": lr})
         groups[key]["params"].append(parameter)
     return list(groups.values())
+
+
+def _balanced_sampler(dataset, column: str | None, seed: int, streaming: bool) -> BalancedSampler | None:
+    """`--balance_by COLUMN`: a sampler that draws each value of the column equally often (None without it)."""
+    if column is None:
+        return None
+    if streaming:
+        raise ValueError("--balance_by needs a data set with a length; a streamed training set has none.")
+    if column not in dataset.column_names:
+        raise ValueError(f"--balance_by: the training set has no column {column!r}; it has {dataset.column_names}.")
+    return BalancedSampler(dataset[column], seed)
 
 
 def _zero_loss(model) -> torch.Tensor:
@@ -292,9 +306,11 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         train_dataset = for_process(train_dataset, accelerator.process_index, accelerator.num_processes)
 
     collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels, image_cache_size=args.image_cache_size)
+    sampler = _balanced_sampler(train_dataset, getattr(args, "balance_by", None), args.seed, streaming)
     train_loader = DataLoader(
-        train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming, collate_fn=collator,
-        num_workers=args.num_workers, drop_last=task in ("retrieval", "pretraining"),
+        train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming and sampler is None,
+        sampler=sampler, collate_fn=collator, num_workers=args.num_workers,
+        drop_last=task in ("retrieval", "pretraining"),
     )
     optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
     if streaming:

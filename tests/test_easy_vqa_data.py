@@ -12,6 +12,7 @@ from modeling_ashnets.data.easy_vqa import (
     _questions,
     easy_vqa_answers,
     easy_vqa_image_facts,
+    easy_vqa_question_type,
     load_easy_vqa,
     load_easy_vqa_entailment,
     load_easy_vqa_nlvr2,
@@ -33,6 +34,12 @@ def test_vqa_rows_have_the_vqa_v2_columns():
     assert answers[first["labels"][0]] == "triangle" and first["scores"] == [1.0]
     assert first["answer_type"] == "shape" and first["image"].endswith("0.png")
     assert Counter(rows["answer_type"])["yes/no"] > 0.7 * len(rows)
+    kinds = Counter(zip(rows["question_type"], rows["answer_type"]))
+    assert set(kinds) == {("color", "color"), ("shape", "shape"), ("yes/no color", "yes/no"), ("yes/no shape", "yes/no")}
+    assert easy_vqa_question_type("What is the blue shape?") == "shape"
+    assert easy_vqa_question_type("what color is the circle?") == "color"
+    assert easy_vqa_question_type("is there not a triangle in the image?") == "yes/no shape"
+    assert easy_vqa_question_type("does the image not contain a teal shape?") == "yes/no color"
     with pytest.raises(ValueError, match="splits"):
         load_easy_vqa("validation")
 

@@ -63,6 +63,25 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), "resumed weights differ from the uninterrupted run"
 
 
+def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
+    import run_vqa
+
+    common = [*TINY, "--max_train_samples", "64", "--max_eval_samples", "24", "--max_train_steps", "4",
+              "--checkpointing_steps", "2", "--balance_by", "answer_type", "--config_overrides", "vqa_loss=softmax"]
+    straight = tmp_path / "straight"
+    run_vqa.main([*common, "--output_dir", str(straight)])
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight / "checkpoint-2", resumed / "checkpoint-2")
+    run_vqa.main([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"])
+    from safetensors.torch import load_file
+
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), "resumed weights differ from the uninterrupted run"
+    with pytest.raises(ValueError, match="--balance_by: the training set has no column 'difficulty'"):
+        run_vqa.main([*TINY, "--output_dir", str(tmp_path / "bad"), "--max_train_steps", "1",
+                      "--max_train_samples", "8", "--balance_by", "difficulty"])
+
+
 def test_retrieval_and_nlvr2_scripts_run(tmp_path):
     import run_nlvr2
     import run_retrieval

@@ -329,6 +329,20 @@ def test_bad_inputs_raise_clear_errors(config, change, message):
         model(**inputs)
 
 
+def test_softmax_vqa_loss_is_cross_entropy_against_normalised_scores():
+    config = tiny_config(id2label={i: str(i) for i in range(4)}, vqa_loss="softmax")
+    model = seeded_model(config, AshNetsForQuestionAnswering)
+    inputs = random_inputs(batch=3)
+    logits = model(**inputs).logits
+    hard = model(**inputs, labels=torch.tensor([0, 3, 1])).loss
+    torch.testing.assert_close(hard, torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 1])))
+    soft = torch.tensor([[0.6, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])  # row 2: no known answer
+    expected = torch.stack([
+        -(torch.tensor([2 / 3, 1 / 3, 0, 0]) * logits[0].log_softmax(-1)).sum(), -logits[2].log_softmax(-1)[1]
+    ]).mean()
+    torch.testing.assert_close(model(**inputs, labels=soft).loss, expected)
+
+
 def record_calls(model) -> list[str]:
     """Names of the encoders that ran: a bad input must be refused before any of them does."""
     calls = []

@@ -37,6 +37,7 @@ __all__ = [
     "ImageFacts",
     "easy_vqa_answers",
     "easy_vqa_image_facts",
+    "easy_vqa_question_type",
     "load_easy_vqa",
     "load_easy_vqa_entailment",
     "load_easy_vqa_nlvr2",
@@ -96,9 +97,19 @@ def _answer_type(answer: str) -> str:
     return "color" if answer in EASY_VQA_COLORS else "shape" if answer in EASY_VQA_SHAPES else "yes/no"
 
 
+def easy_vqa_question_type(question: str) -> str:
+    """"color" and "shape" questions ask for the attribute; "yes/no color" and "yes/no shape" ask whether the image
+    has a named colour ("is there a red shape?") or shape ("is there not a circle?")."""
+    words = question.lower().rstrip("?").split()
+    if words[0] == "what":
+        return "color" if "color" in words else "shape"
+    return "yes/no color" if any(word in EASY_VQA_COLORS for word in words) else "yes/no shape"
+
+
 def load_easy_vqa(split: str = "train", max_samples: int | None = None) -> datasets.Dataset:
-    """easy-VQA questions with the VQA v2 loader's columns; `question_type` and `answer_type` are the answer's kind
-    ("yes/no", "color" or "shape"), and each question has its single answer with score 1."""
+    """easy-VQA questions with the VQA v2 loader's columns; `answer_type` is the answer's kind ("yes/no", "color" or
+    "shape"), `question_type` one of the four kinds of question (`easy_vqa_question_type`), and each question has its
+    single answer with score 1."""
     _check_split(split)
     questions, answers, image_ids = _questions(split)
     paths = _image_paths(split)
@@ -112,7 +123,7 @@ def load_easy_vqa(split: str = "train", max_samples: int | None = None) -> datas
             "image_id": image_ids[index],
             "image": paths[image_ids[index]],
             "question": questions[index],
-            "question_type": kind,
+            "question_type": easy_vqa_question_type(questions[index]),
             "answer_type": kind,
             "answers": [answers[index]],
             "labels": [answer_ids[answers[index]]],
