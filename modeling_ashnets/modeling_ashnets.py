@@ -268,24 +268,22 @@ def _check_embeds(name: str, embeds, tokens: str, hidden_size: int) -> None:
 def _check_pixel_values(channels: int, pixel_values, num_images: int | None = None) -> None:
     """Processed images: a floating tensor (batch, channels, H, W), or (batch, num_images, channels, H, W) for the
     image-pair head. Shapes and dtypes only (no sync)."""
-    expected = "(batch, channels, height, width)" if num_images is None else (
-        f"(batch, {num_images}, channels, height, width)")
-    _require_tensor("pixel_values", pixel_values, f"of processed images, shape {expected}")
+    pairs = num_images is not None
+    shape = f"(batch, {num_images}, {channels}, height, width)" if pairs else f"(batch, {channels}, height, width)"
+    _require_tensor("pixel_values", pixel_values, f"of processed images, shape {shape}")
     if not pixel_values.dtype.is_floating_point:
         raise TypeError(
             f"pixel_values must be a floating-point tensor of normalised images, got {pixel_values.dtype}: pass the "
             "images through the AshNetsImageProcessor (raw uint8 pixels are not normalised)."
         )
-    if num_images is None and pixel_values.dim() == 5:
+    if not pairs and pixel_values.dim() == 5:
         raise ValueError(
             f"pixel_values of shape {tuple(pixel_values.shape)} holds image pairs (NLVR2), which this model does not "
             "take: pass one image per sample as (batch, channels, height, width)."
         )
-    image_dims = pixel_values.dim() - (4 if num_images is None else 5)
-    if image_dims != 0 or (num_images is not None and pixel_values.shape[1] != num_images):
-        shape = f"(batch, {channels}, height, width)" if num_images is None else (
-            f"(batch, {num_images}, {channels}, height, width), one pair of images per statement")
-        raise ValueError(f"pixel_values must have shape {shape}, got {tuple(pixel_values.shape)}.")
+    if pixel_values.dim() != (5 if pairs else 4) or (pairs and pixel_values.shape[1] != num_images):
+        per_statement = ", one pair of images per statement" if pairs else ""
+        raise ValueError(f"pixel_values must have shape {shape}{per_statement}, got {tuple(pixel_values.shape)}.")
     if pixel_values.shape[-3] != channels:
         raise ValueError(
             f"pixel_values must have {channels} channels (config.backbone_config.num_channels) in dimension "
