@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import get_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -65,6 +66,7 @@ class EasyVqaTensors:
         self.labels = torch.tensor([answer_ids[answer] for answer in answers])
         self.questions = questions
         self.types = [easy_vqa_question_type(question) for question in questions]
+        self.type_masks = {kind: torch.tensor([t == kind for t in self.types]) for kind in QUESTION_TYPES}
         blank = Image.new("RGB", images[0].size, (255, 255, 255))
         self.blank = processor([blank], return_tensors="pt")["pixel_values"]
 
@@ -92,9 +94,7 @@ def text_only_prior(train: EasyVqaTensors, test: EasyVqaTensors) -> dict[str, fl
 def accuracy_by_type(predictions: torch.Tensor, split: EasyVqaTensors) -> dict[str, float]:
     correct = (predictions == split.labels).float()
     result = {"overall": correct.mean().item()}
-    types = split.types
-    for kind in QUESTION_TYPES:
-        mask = torch.tensor([t == kind for t in types])
+    for kind, mask in split.type_masks.items():
         result[kind] = correct[mask].mean().item()
     return result
 
@@ -118,10 +118,8 @@ def train_one_seed(args, seed: int, train: EasyVqaTensors, test: EasyVqaTensors,
     optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total = args.max_steps or int(args.epochs * steps_per_epoch)
-    warmup = int(args.warmup_ratio * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: step / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
-    )
+    schedule = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=int(args.warmup_ratio * total),
+                             num_training_steps=total)  # as modeling_ashnets.training
     generator = torch.Generator().manual_seed(seed)
     curve, losses, step, started = [], [], 0, time.perf_counter()
     eval_at = set(range(args.eval_every, total, args.eval_every)) | {total}
