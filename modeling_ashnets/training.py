@@ -81,7 +81,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     train.add_argument("--gradient_checkpointing", action="store_true",
                        help="recompute the fusion layers' activations in the backward pass (less memory, more time)")
     train.add_argument("--balance_by", default=None,
-                       help="a column of the training set (e.g. answer_type) whose values are drawn equally often")
+                       help="a column of the training set (e.g. answer_type) whose values are drawn equally often; "
+                            "several, comma-separated (question_type,answers), are balanced level by level")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--num_workers", type=int, default=0, help="DataLoader worker processes")
     train.add_argument("--image_cache_size", type=int, default=0,
@@ -172,15 +173,20 @@ def _parameter_groups(model, args) -> list[dict]:
     return list(groups.values())
 
 
-def _balanced_sampler(dataset, column: str | None, seed: int, streaming: bool) -> BalancedSampler | None:
-    """`--balance_by COLUMN`: a sampler that draws each value of the column equally often (None without it)."""
-    if column is None:
+def _balanced_sampler(dataset, columns: str | None, seed: int, streaming: bool) -> BalancedSampler | None:
+    """`--balance_by COLUMN[,COLUMN...]`: a sampler that draws each value of the column equally often, and within
+    it each value of the next column (None without the option)."""
+    if columns is None:
         return None
     if streaming:
         raise ValueError("--balance_by needs a data set with a length; a streamed training set has none.")
-    if column not in dataset.column_names:
-        raise ValueError(f"--balance_by: the training set has no column {column!r}; it has {dataset.column_names}.")
-    return BalancedSampler(dataset[column], seed)
+    names = [name.strip() for name in columns.split(",")]
+    for name in names:
+        if name not in dataset.column_names:
+            raise ValueError(f"--balance_by: the training set has no column {name!r}; it has {dataset.column_names}.")
+    # A list value (the answers of a question) is one group: its tuple.
+    values = [[tuple(value) if isinstance(value, list) else value for value in dataset[name]] for name in names]
+    return BalancedSampler(list(zip(*values)), seed)
 
 
 def _zero_loss(model) -> torch.Tensor:

@@ -67,7 +67,8 @@ def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
     import run_vqa
 
     common = [*TINY, "--max_train_samples", "64", "--max_eval_samples", "24", "--max_train_steps", "4",
-              "--checkpointing_steps", "2", "--balance_by", "answer_type", "--config_overrides", "vqa_loss=softmax"]
+              "--checkpointing_steps", "2", "--balance_by", "question_type,answers",
+              "--config_overrides", "vqa_loss=softmax"]
     straight = tmp_path / "straight"
     run_vqa.main([*common, "--output_dir", str(straight)])
     resumed = tmp_path / "resumed"

@@ -3,6 +3,7 @@
 from collections import Counter
 
 import pytest
+import torch
 
 from modeling_ashnets.data.sampling import BalancedSampler
 
@@ -30,3 +31,15 @@ def test_the_same_seed_and_epoch_draw_the_same_indices():
 def test_an_empty_training_set_is_refused():
     with pytest.raises(ValueError, match="the training set is empty"):
         BalancedSampler([])
+
+
+def test_tuple_groups_are_balanced_level_by_level():
+    # A yes/no question type answered "no" 88 % of the time next to a colour type with four answers.
+    groups = [("yes/no", "no")] * 880 + [("yes/no", "yes")] * 120 + [("color", c) for c in "rgbk" for _ in range(50)]
+    sampler = BalancedSampler(groups, seed=0)
+    drawn = Counter(groups[index] for epoch in range(10) for index in (sampler.set_epoch(epoch) or list(sampler)))
+    total = sum(drawn.values())
+    assert abs(drawn[("yes/no", "yes")] / total - 0.25) < 0.02 and abs(drawn[("yes/no", "no")] / total - 0.25) < 0.02
+    assert all(abs(drawn[("color", c)] / total - 0.125) < 0.02 for c in "rgbk"), drawn
+    # Plain values and 1-tuples are the same groups.
+    assert torch.equal(BalancedSampler(["a", "a", "b"]).weights, BalancedSampler([("a",), ("a",), ("b",)]).weights)
