@@ -115,6 +115,10 @@ class AshNetsConfig(PreTrainedConfig):
         snn_input_mode (`str`, defaults to `"repeat"`): `"repeat"` presents the same features at every step;
             `"similar"` presents the image at step 0 and its most similar images of the batch afterwards.
 
+        use_snn (`bool`, defaults to `True`): `False` leaves the spiking branch (SNN and summary ratio) out, so the
+            visual tokens are the CNN's alone, `V = F_ann`: the ANN-only ablation. Pre-training then needs
+            `stua_weight=0` (STUA aligns the SNN's summary with the text).
+
     Summary ratio and contrastive embeddings:
         use_summary_ratio (`bool`, defaults to `True`): `V = F_ann + r * W rate(S)` with a learned per-channel
             `r`; `False` is the paper's ablation `V = F_ann + W rate(S)`.
@@ -177,6 +181,7 @@ class AshNetsConfig(PreTrainedConfig):
     snn_input_mode: str = "repeat"
     snn_neuron: str = "lif"
 
+    use_snn: bool = True
     use_summary_ratio: bool = True
     summary_ratio_init: float | int = 0.1
     projection_dim: int = 256

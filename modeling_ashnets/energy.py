@@ -75,7 +75,7 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
     Heads' own layers count as `head`."""
     base = getattr(model, "ashnets", model)
     config = base.config
-    spiking = config.snn_neuron == "lif"
+    spiking = config.snn_neuron == "lif" and config.use_snn
     time_steps = config.snn_time_steps
     spike_fed = {f"snn.blocks.{i}.linear" for i in range(1, config.snn_num_layers)} | {"summary_ratio.spike_projection"}
     macs, sops = defaultdict(float), defaultdict(float)
@@ -104,7 +104,8 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
     lengths, spikes = [], []
     handles += [layer.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1]))
                 for layer in base.encoder.layers]
-    handles += [block.register_forward_hook(lambda m, args, out: spikes.append(out)) for block in base.snn.blocks]
+    if base.snn is not None:
+        handles += [block.register_forward_hook(lambda m, args, out: spikes.append(out)) for block in base.snn.blocks]
     was_training = model.training
     model.eval()
     try:

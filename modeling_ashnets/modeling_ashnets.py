@@ -345,8 +345,9 @@ class AshNetsModel(AshNetsPreTrainedModel):
         super().__init__(config)
         self.text_embeddings = AshNetsTextEmbeddings(config)
         self.visual_encoder = AshNetsVisualConcreteEncoder(config)
-        self.snn = AshNetsSemanticAbstractEncoder(config)
-        self.summary_ratio = AshNetsSummaryRatio(config)
+        # The spiking branch; None in the ANN-only ablation (use_snn=False).
+        self.snn = AshNetsSemanticAbstractEncoder(config) if config.use_snn else None
+        self.summary_ratio = AshNetsSummaryRatio(config) if config.use_snn else None
         self.visual_embeddings = AshNetsVisualEmbeddings(config)
         self.modality_type_embeddings = nn.Embedding(2, config.hidden_size)
         self.encoder = AshNetsEncoder(config)
@@ -382,6 +383,8 @@ class AshNetsModel(AshNetsPreTrainedModel):
         """pixels -> hybrid visual features V = F_ann + r W rate(S) (B, N, hidden) before positions, the grid's
         (rows, cols), firing rates, SNN summary and spikes. (MVM quantises and masks V here.)"""
         continuous, grid = self.visual_encoder(pixel_values.to(self.visual_encoder.projection.weight.dtype))
+        if self.snn is None:  # ANN-only ablation: no spiking blocks, so no firing rates, summary or spikes
+            return continuous, grid, continuous.new_zeros(continuous.shape[0], 0), None, ()
         spike_rates, firing_rates, spikes = self.snn(continuous, snn_input_mode, image_similarity)
         return self.summary_ratio(continuous, spike_rates), grid, firing_rates, spike_rates.mean(dim=1), spikes
 
@@ -744,7 +747,7 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         if targets is not None:
             loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
         passed_on = _passed_on(outputs)
-        passed_on["snn_firing_rates"] = outputs.snn_firing_rates.view(self.num_images, batch_size, -1).mean(dim=0)
+        passed_on["snn_firing_rates"] = outputs.snn_firing_rates.view(self.num_images, batch_size, outputs.snn_firing_rates.shape[-1]).mean(dim=0)
         output = AshNetsClassificationOutput(loss=loss, logits=logits, **passed_on)
         return output if return_dict else output.to_tuple()
 
@@ -923,6 +926,11 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     _tied_weights_keys = {"mlm_head.decoder.weight": "ashnets.text_embeddings.word_embeddings.weight"}
 
     def __init__(self, config: AshNetsConfig):
+        if not config.use_snn and config.stua_weight > 0:
+            raise ValueError(
+                f"STUA aligns the SNN's summary with the text, and use_snn=False leaves the SNN out: set stua_weight=0 "
+                f"(got {config.stua_weight})."
+            )
         super().__init__(config)
         self.ashnets = AshNetsModel(config)
         self.mlm_head = AshNetsPredictionHead(config, config.vocab_size)

@@ -188,6 +188,27 @@ def test_summary_ratio_switch():
     assert with_ratio.summary_ratio.ratio.shape == (32,)
 
 
+def test_without_the_snn_the_visual_tokens_are_the_cnns_alone():
+    from modeling_ashnets import AshNetsForPreTraining
+    from modeling_ashnets.energy import estimate_energy
+
+    inputs = random_inputs()
+    silent = seeded_model(tiny_config(summary_ratio_init=0.0))  # r = 0: the SNN adds nothing
+    ablation = seeded_model(tiny_config(use_snn=False))
+    assert ablation.snn is None and ablation.summary_ratio is None
+    assert not any(name.startswith(("snn.", "summary_ratio.")) for name, _ in ablation.named_parameters())
+    missing, unexpected = ablation.load_state_dict(silent.state_dict(), strict=False)
+    assert not missing and all(key.startswith(("snn.", "summary_ratio.")) for key in unexpected)
+    outputs = ablation(**inputs)
+    torch.testing.assert_close(outputs.last_hidden_state, silent(**inputs).last_hidden_state)
+    assert outputs.snn_firing_rates.shape == (3, 0) and outputs.snn_summary is None
+    report = estimate_energy(ablation, inputs)
+    assert not report.spiking and not report.sops and report.firing_rate_per_block == []
+    with pytest.raises(ValueError, match="set stua_weight=0"):
+        AshNetsForPreTraining(tiny_config(use_snn=False))
+    AshNetsForPreTraining(tiny_config(use_snn=False, stua_weight=0.0))
+
+
 def test_visual_embeds_stand_in_for_pixel_values(config):
     """MVM's path: visual features computed, (masked,) embedded and passed in give the pixel path's outputs."""
     model = seeded_model(config)
