@@ -640,8 +640,10 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
     """Visual entailment (SNLI-VE): does the image (premise) entail, leave open or contradict the text (hypothesis)?
     A 3-way classifier on the pooled `[CLS]` of the fused pair."""
 
+    class_names = ENTAILMENT_LABELS
+
     def __init__(self, config: AshNetsConfig):
-        _default_class_names(config, ENTAILMENT_LABELS)
+        _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ashnets = AshNetsModel(config)
@@ -690,9 +692,10 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
     pooled `[CLS]` states are concatenated and classified (ViLT's pair method)."""
 
     num_images = 2
+    class_names = NLVR2_LABELS
 
     def __init__(self, config: AshNetsConfig):
-        _default_class_names(config, NLVR2_LABELS)
+        _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ashnets = AshNetsModel(config)

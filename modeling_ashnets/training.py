@@ -53,6 +53,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     """The options every task script shares (model, optimisation, checkpoints, evaluation)."""
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", help="a saved ASH-Nets folder (pre-trained or fine-tuned) to start from")
+    model.add_argument("--ignore_mismatched_sizes", action="store_true",
+                       help="start from another task's checkpoint (e.g. entailment from VQA): head weights whose shapes "
+                            "differ start fresh, and the task's class names replace the checkpoint's")
     model.add_argument("--preset", default="ashnets-tiny", choices=["ashnets-tiny", "ashnets-base"],
                        help="architecture of a randomly initialised model, when --model_name_or_path is not given")
     model.add_argument("--tokenizer_name", default=None,
@@ -112,6 +115,11 @@ def build_model_and_processor(args, model_class, **config_kwargs):
     set_seed(args.seed)
     overrides = {**_config_overrides(args), **config_kwargs}
     if args.model_name_or_path:
+        if getattr(args, "ignore_mismatched_sizes", False):
+            names = getattr(model_class, "class_names", None)
+            if names and "id2label" not in overrides:
+                overrides.update(id2label=dict(enumerate(names)), label2id={name: i for i, name in enumerate(names)})
+            overrides["ignore_mismatched_sizes"] = True
         model = model_class.from_pretrained(args.model_name_or_path, **overrides)
         if os.path.isfile(os.path.join(args.model_name_or_path, "processor_config.json")):
             processor = AutoProcessor.from_pretrained(args.model_name_or_path, backend="pil")

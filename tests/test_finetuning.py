@@ -95,6 +95,31 @@ def test_retrieval_and_nlvr2_scripts_run(tmp_path):
     assert nlvr2["eval_samples"] == 20
 
 
+def test_a_task_starts_from_another_tasks_checkpoint(tmp_path):
+    """Entailment and NLVR2 from a VQA checkpoint: the encoder is the checkpoint's, the head starts fresh."""
+    import run_entailment
+    import run_nlvr2
+    import run_vqa
+    from safetensors.torch import load_file
+
+    few = ["--max_train_steps", "1", "--max_train_samples", "16", "--max_eval_samples", "8"]
+    run_vqa.main([*TINY, *few, "--output_dir", str(tmp_path / "vqa")])
+    vqa = load_file(tmp_path / "vqa" / "model.safetensors")
+    with pytest.raises(ValueError, match="This head has 3 classes"):
+        run_entailment.main([*TINY, *few, "--output_dir", str(tmp_path / "bad"), "--model_name_or_path",
+                             str(tmp_path / "vqa")])
+    for script, name, classes in ((run_entailment, "ve", ["entailment", "neutral", "contradiction"]),
+                                  (run_nlvr2, "nlvr2", ["False", "True"])):
+        script.main([*TINY, *few, "--learning_rate", "0", "--output_dir", str(tmp_path / name),
+                     "--model_name_or_path", str(tmp_path / "vqa"), "--ignore_mismatched_sizes"])
+        config = _json(tmp_path / name, "config.json")
+        assert list(config["id2label"].values()) == classes
+        weights = load_file(tmp_path / name / "model.safetensors")
+        key = "ashnets.encoder.layers.0.self_attn.q_proj.weight"
+        assert key in weights, sorted(weights)[:5]
+        assert torch.equal(weights[key], vqa[key])  # learning rate 0: still the VQA checkpoint's encoder
+
+
 def test_two_process_accelerate_launch(tmp_path):
     output = tmp_path / "ddp"
     # On a machine without GPUs, `--multi_gpu` starts torchrun processes that train on the CPU over gloo (MULTI_CPU).
