@@ -19,6 +19,7 @@ RESNET_BACKBONES = {
 CUSTOM_BACKBONE = "resnet-custom"
 SNN_INPUT_MODES = ("repeat", "similar")
 VQA_LOSSES = ("bce", "softmax")
+CONTRASTIVE_SUMMARIES = ("pooler", "layer_norm")
 SNN_NEURONS = ("lif", "relu")
 SNN_SURROGATES = ("sigmoid", "atan")
 
@@ -125,6 +126,10 @@ class AshNetsConfig(PreTrainedConfig):
         summary_ratio_init (`float`, defaults to 0.1): initial value of every channel of `r` (>= 0).
         projection_dim (`int`, defaults to 256): size of the text and image embeddings used for contrastive
             learning and retrieval.
+        contrastive_summary (`str`, defaults to `"pooler"`): what the text and image projections read in the
+            single-modality passes: `"pooler"`, the dense + tanh pooler over the `[CLS]` state (text) or the visual
+            tokens' mean (image), as ViLT's heads; or `"layer_norm"`, that summary LayerNormed (its own LayerNorm),
+            as CLIP projects its final token.
         logit_scale_init_value (`float`, defaults to 2.6592): initial log of the learned contrastive temperature's
             inverse (CLIP's log(1 / 0.07)); the retrieval head's `logits_per_image` are scaled by its exponential.
 
@@ -185,6 +190,7 @@ class AshNetsConfig(PreTrainedConfig):
     use_summary_ratio: bool = True
     summary_ratio_init: float | int = 0.1
     projection_dim: int = 256
+    contrastive_summary: str = "pooler"
     logit_scale_init_value: float | int = 2.6592
     vqa_loss: str = "bce"
     mask_token_id: int = 103
@@ -303,6 +309,10 @@ class AshNetsConfig(PreTrainedConfig):
         """Task head options."""
         if self.vqa_loss not in VQA_LOSSES:
             raise ValueError(f"Unknown vqa_loss {self.vqa_loss!r}; choose one of {list(VQA_LOSSES)}.")
+        if self.contrastive_summary not in CONTRASTIVE_SUMMARIES:
+            raise ValueError(
+                f"Unknown contrastive_summary {self.contrastive_summary!r}; choose one of {list(CONTRASTIVE_SUMMARIES)}."
+            )
 
     def validate_ratios(self):
         """Ratios, probabilities and scales that must not be negative."""

@@ -352,6 +352,9 @@ class AshNetsModel(AshNetsPreTrainedModel):
         self.modality_type_embeddings = nn.Embedding(2, config.hidden_size)
         self.encoder = AshNetsEncoder(config)
         self.pooler = AshNetsPooler(config)
+        # CLIP-style: the projections read a LayerNormed summary instead of the tanh pooler's output.
+        self.contrastive_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                                 if config.contrastive_summary == "layer_norm" else None)
         self.text_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
         self.visual_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
         self.post_init()
@@ -459,10 +462,11 @@ class AshNetsModel(AshNetsPreTrainedModel):
         summary = last_hidden_state[:, 0] if has_text else last_hidden_state.mean(dim=1)
         pooled = self.pooler(summary)
         text_embeds = image_embeds = None
+        contrastive = pooled if self.contrastive_norm is None else self.contrastive_norm(summary)
         if has_text and not num_visual_tokens:
-            text_embeds = nn.functional.normalize(self.text_projection(pooled), dim=-1)
+            text_embeds = nn.functional.normalize(self.text_projection(contrastive), dim=-1)
         if num_visual_tokens and not has_text:
-            image_embeds = nn.functional.normalize(self.visual_projection(pooled), dim=-1)
+            image_embeds = nn.functional.normalize(self.visual_projection(contrastive), dim=-1)
 
         output = AshNetsModelOutput(
             last_hidden_state=last_hidden_state,

@@ -53,6 +53,7 @@ def test_round_trip(tmp_path):
         ({"snn_v_threshold": 0.0}, "must be above snn_v_reset"),
         ({"num_hidden_layers": 0}, "num_hidden_layers must be >= 1"),
         ({"vqa_loss": "focal"}, "Unknown vqa_loss 'focal'"),
+        ({"contrastive_summary": "cls"}, "Unknown contrastive_summary 'cls'"),
     ],
 )
 def test_validation_errors(overrides, message):

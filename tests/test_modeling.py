@@ -209,6 +209,21 @@ def test_without_the_snn_the_visual_tokens_are_the_cnns_alone():
     AshNetsForPreTraining(tiny_config(use_snn=False, stua_weight=0.0))
 
 
+def test_contrastive_embeddings_read_the_pooler_or_a_layer_normed_summary():
+    inputs = random_inputs()
+    pooler = seeded_model(tiny_config())
+    normed = seeded_model(tiny_config(contrastive_summary="layer_norm"))
+    assert pooler.contrastive_norm is None and normed.contrastive_norm is not None
+    text = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+    expected = torch.nn.functional.normalize(
+        normed.text_projection(normed.contrastive_norm(normed(**text).last_hidden_state[:, 0])), dim=-1)
+    torch.testing.assert_close(normed(**text).text_embeds, expected)
+    image = normed(pixel_values=inputs["pixel_values"])
+    expected = torch.nn.functional.normalize(
+        normed.visual_projection(normed.contrastive_norm(image.last_hidden_state.mean(dim=1))), dim=-1)
+    torch.testing.assert_close(image.image_embeds, expected)
+
+
 def test_visual_embeds_stand_in_for_pixel_values(config):
     """MVM's path: visual features computed, (masked,) embedded and passed in give the pixel path's outputs."""
     model = seeded_model(config)
