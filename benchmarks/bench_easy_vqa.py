@@ -82,7 +82,7 @@ def steps_per_second(model, processor, dataset, batch_size: int, steps: int = 20
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num_train_epochs", default="4")
+    parser.add_argument("--num_train_epochs", default=None, help="default: the demo's")
     parser.add_argument("--output_dir", default=str(ROOT / "runs" / "benchmark-easy-vqa"))
     parser.add_argument("--results_dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--vilt_patch_size", type=int, default=16,
@@ -92,8 +92,9 @@ def main():
 
     results = {}
     for name in ("ashnets-tiny", "vilt"):
-        arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--num_train_epochs", args.num_train_epochs,
-                     "--output_dir", os.path.join(args.output_dir, name)]
+        arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--output_dir", os.path.join(args.output_dir, name)]
+        if args.num_train_epochs is not None:
+            arguments += ["--num_train_epochs", args.num_train_epochs]
         options = run_vqa.parse_args(arguments)
         train, test, answers = run_vqa.load_data(options)
         id2label = dict(enumerate(answers))
