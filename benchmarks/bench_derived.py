@@ -99,6 +99,19 @@ def run_seed(args, seed: int) -> dict:
     return run
 
 
+def previous_runs(args) -> dict[int, dict]:
+    """Runs of this variant already in its results file with the same options (so that adding seeds re-trains
+    only the new ones)."""
+    path = RESULTS / "derived" / f"{args.name}.json"
+    if not path.exists():
+        return {}
+    result = json.loads(path.read_text())
+    same = ("task", "epochs", "init", "script_args")
+    if any(result["arguments"].get(key) != getattr(args, key) for key in same):
+        return {}
+    return {run["seed"]: run for run in result["runs"]}
+
+
 def write_table() -> None:
     header = ("| variant | task | start | seeds | steps | result: mean (worst) | per class (mean) | blank images | "
               "text-only prior |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -140,7 +153,7 @@ def main(argv=None):
         if not (args.task and args.name):
             parser.error("--task and --name are required unless --report_only is given")
         prior = text_only_prior(args.task)
-        runs = [run_seed(args, seed) for seed in args.seeds]
+        runs = [previous_runs(args).get(seed) or run_seed(args, seed) for seed in args.seeds]
         result = {"name": args.name, "task": args.task, "arguments": vars(args), "machine": machine(),
                   "text_only_prior": prior, "runs": runs}
         (RESULTS / "derived").mkdir(parents=True, exist_ok=True)
