@@ -100,14 +100,15 @@ def run_seed(args, seed: int) -> dict:
 
 
 def previous_runs(args) -> dict[int, dict]:
-    """Runs of this variant already in its results file with the same options (so that adding seeds re-trains
-    only the new ones)."""
+    """Runs of this variant already in its results file with the same options and recipe (kept: adding seeds
+    trains only the new ones)."""
     path = RESULTS / "derived" / f"{args.name}.json"
     if not path.exists():
         return {}
     result = json.loads(path.read_text())
     same = ("task", "epochs", "init", "script_args")
-    if any(result["arguments"].get(key) != getattr(args, key) for key in same):
+    if (any(result["arguments"].get(key) != getattr(args, key) for key in same)
+            or result["arguments"].get("recipe", RECIPE) != RECIPE):
         return {}
     return {run["seed"]: run for run in result["runs"]}
 
@@ -153,9 +154,10 @@ def main(argv=None):
         if not (args.task and args.name):
             parser.error("--task and --name are required unless --report_only is given")
         prior = text_only_prior(args.task)
-        runs = [previous_runs(args).get(seed) or run_seed(args, seed) for seed in args.seeds]
-        result = {"name": args.name, "task": args.task, "arguments": vars(args), "machine": machine(),
-                  "text_only_prior": prior, "runs": runs}
+        runs = previous_runs(args)
+        runs.update({seed: run_seed(args, seed) for seed in args.seeds if seed not in runs})
+        result = {"name": args.name, "task": args.task, "arguments": {**vars(args), "recipe": RECIPE},
+                  "machine": machine(), "text_only_prior": prior, "runs": [runs[seed] for seed in sorted(runs)]}
         (RESULTS / "derived").mkdir(parents=True, exist_ok=True)
         (RESULTS / "derived" / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     write_table()

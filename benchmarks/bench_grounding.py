@@ -21,6 +21,7 @@ row per variant: mean and worst over seeds) and docs/images/grounding.png (the c
 """
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -73,8 +74,7 @@ class EasyVqaTensors:
 
     def with_questions(self, questions, answers, image_ids, types, tokenizer, answer_ids: dict) -> "EasyVqaTensors":
         """The same images with other questions (the paraphrase set)."""
-        other = object.__new__(EasyVqaTensors)
-        other.pixels, other.blank, other.row = self.pixels, self.blank, self.row
+        other = copy.copy(self)  # shares the processed images
         tokens = tokenizer(questions, padding=True, return_tensors="pt")
         other.input_ids, other.attention_mask = tokens["input_ids"], tokens["attention_mask"]
         other.image_index = torch.tensor([self.row[image_id] for image_id in image_ids])
@@ -92,7 +92,7 @@ class EasyVqaTensors:
 
 
 # Questions users might ask that easy-VQA's 24 templates never do (written for this benchmark; none is in the data).
-# "{yes}"/"{no}": the answer when the named value is (is not) the image's; negated wordings swap them.
+# A yes/no question names a {value}; its answer is "yes" when the image has it, swapped for the wordings in NEGATED.
 PARAPHRASES = {
     "color": ("which colour does the object have?", "what colour is the figure?", "tell me the color of the {shape}.",
               "the {shape} has which color?", "which color was used to draw it?"),

@@ -58,6 +58,8 @@ def main(argv=None) -> dict:
         if folder is None:
             continue
         model, processor, _ = load_checkpoint(folder)
+        if not model.config.use_snn:
+            raise SystemExit(f"{folder} has no spiking branch (use_snn=False): there are no spikes to count.")
         model.eval()
         batch = processor(images=list(averaged["image"]), text=list(averaged["question"]))
         report = estimate_energy(model, dict(batch))

@@ -102,9 +102,10 @@ def energy(args) -> dict:
         model, processor, _ = _load(folder)
         batch = processor(images=list(test["image"]), text=list(test["question"]))
         results[name] = estimate_energy(model, dict(batch)).to_dict()
-    if args.twin:
+    if args.twin:  # None when the twin has no visual semantic branch (use_snn=False): nothing to compare with
+        twin_branch = results["twin"]["visual_semantic_branch_pj"]
         results["branch_energy_ratio_model_over_twin"] = (
-            results["model"]["visual_semantic_branch_pj"] / results["twin"]["visual_semantic_branch_pj"]
+            results["model"]["visual_semantic_branch_pj"] / twin_branch if twin_branch else None
         )
     return results
 

@@ -164,7 +164,7 @@ def build_model_card(
         backbone=f"ResNet ({config.get('backbone')}, stage widths {backbone.get('hidden_sizes')})",
         image_size=config["image_size"],
         num_visual_tokens=grid * grid,
-        snn_num_layers=config["snn_num_layers"],
+        snn_num_layers=config["snn_num_layers"] if config.get("use_snn", True) else 0,
         snn_hidden_size=config["snn_hidden_size"],
         snn_time_steps=config["snn_time_steps"],
         snn_input_mode=config["snn_input_mode"],

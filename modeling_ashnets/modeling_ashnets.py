@@ -462,7 +462,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
         summary = last_hidden_state[:, 0] if has_text else last_hidden_state.mean(dim=1)
         pooled = self.pooler(summary)
         text_embeds = image_embeds = None
-        contrastive = pooled if self.contrastive_norm is None else self.contrastive_norm(summary)
+        contrastive = self._contrastive_input(pooled, summary)
         if has_text and not num_visual_tokens:
             text_embeds = nn.functional.normalize(self.text_projection(contrastive), dim=-1)
         if num_visual_tokens and not has_text:
@@ -482,16 +482,22 @@ class AshNetsModel(AshNetsPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
+    def _contrastive_input(self, pooled: torch.Tensor, summary: torch.Tensor) -> torch.Tensor:
+        """What the text and image projections read: the pooler's output, or the summary (the `[CLS]` state or the
+        visual tokens' mean) LayerNormed (`config.contrastive_summary`)."""
+        return pooled if self.contrastive_norm is None else self.contrastive_norm(summary)
+
     def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         """Projected (not normalised) text-only `[CLS]` features, as CLIP's `get_text_features`."""
-        pooled = self(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
-        ).pooler_output
-        return self.text_projection(pooled)
+        outputs = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                       return_dict=True)
+        return self.text_projection(self._contrastive_input(outputs.pooler_output, outputs.last_hidden_state[:, 0]))
 
     def get_image_features(self, pixel_values) -> torch.Tensor:
         """Projected (not normalised) image-only features, as CLIP's `get_image_features`."""
-        return self.visual_projection(self(pixel_values=pixel_values, return_dict=True).pooler_output)
+        outputs = self(pixel_values=pixel_values, return_dict=True)
+        return self.visual_projection(self._contrastive_input(outputs.pooler_output,
+                                                              outputs.last_hidden_state.mean(dim=1)))
 
 
 class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
@@ -637,7 +643,11 @@ def _default_class_names(config: AshNetsConfig, names: tuple[str, ...]) -> None:
         config.id2label = dict(enumerate(names))
         config.label2id = {name: index for index, name in enumerate(names)}
     elif config.num_labels != len(names):
-        raise ValueError(f"This head has {len(names)} classes {names}, but config.id2label has {config.num_labels}.")
+        raise ValueError(
+            f"This head has {len(names)} classes {names}, but config.id2label has {config.num_labels}. To start from "
+            f"another task's checkpoint, pass id2label={dict(enumerate(names))} and ignore_mismatched_sizes=True to "
+            "from_pretrained (the example scripts: --ignore_mismatched_sizes)."
+        )
 
 
 class AshNetsForEntailment(AshNetsPreTrainedModel):
@@ -754,7 +764,8 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         if targets is not None:
             loss = nn.functional.cross_entropy(logits, targets.to(logits.device))
         passed_on = _passed_on(outputs)
-        passed_on["snn_firing_rates"] = outputs.snn_firing_rates.view(self.num_images, batch_size, outputs.snn_firing_rates.shape[-1]).mean(dim=0)
+        rates = outputs.snn_firing_rates  # (2B, layers); 0 layers without the SNN
+        passed_on["snn_firing_rates"] = rates.view(self.num_images, batch_size, rates.shape[-1]).mean(dim=0)
         output = AshNetsClassificationOutput(loss=loss, logits=logits, **passed_on)
         return output if return_dict else output.to_tuple()
 

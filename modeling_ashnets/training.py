@@ -114,6 +114,8 @@ def build_model_and_processor(args, model_class, **config_kwargs):
     processor."""
     set_seed(args.seed)
     overrides = {**_config_overrides(args), **config_kwargs}
+    if getattr(args, "ignore_mismatched_sizes", False) and not args.model_name_or_path:
+        raise ValueError("--ignore_mismatched_sizes needs --model_name_or_path (the checkpoint to start from).")
     if args.model_name_or_path:
         if getattr(args, "ignore_mismatched_sizes", False):
             names = getattr(model_class, "class_names", None)
@@ -190,10 +192,12 @@ def _balanced_sampler(dataset, columns: str | None, seed: int, streaming: bool) 
         raise ValueError("--balance_by needs a data set with a length; a streamed training set has none.")
     names = [name.strip() for name in columns.split(",")]
     for name in names:
+        if not name:
+            raise ValueError(f"--balance_by {columns!r} has an empty column name; give names separated by commas.")
         if name not in dataset.column_names:
             raise ValueError(f"--balance_by: the training set has no column {name!r}; it has {dataset.column_names}.")
-    # A list value (the answers of a question) is one group: its tuple.
-    values = [[tuple(value) if isinstance(value, list) else value for value in dataset[name]] for name in names]
+    # A list value (the answers of a question) is one group: its sorted tuple (the same answers in any order).
+    values = [[tuple(sorted(value)) if isinstance(value, list) else value for value in dataset[name]] for name in names]
     return BalancedSampler(list(zip(*values)), seed)
 
 

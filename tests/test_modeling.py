@@ -222,6 +222,12 @@ def test_contrastive_embeddings_read_the_pooler_or_a_layer_normed_summary():
     expected = torch.nn.functional.normalize(
         normed.visual_projection(normed.contrastive_norm(image.last_hidden_state.mean(dim=1))), dim=-1)
     torch.testing.assert_close(image.image_embeds, expected)
+    for model in (pooler, normed):  # get_*_features are the same embeddings before normalisation
+        torch.testing.assert_close(torch.nn.functional.normalize(model.get_text_features(**text), dim=-1),
+                                   model(**text).text_embeds)
+        torch.testing.assert_close(
+            torch.nn.functional.normalize(model.get_image_features(inputs["pixel_values"]), dim=-1),
+            model(pixel_values=inputs["pixel_values"]).image_embeds)
 
 
 def test_visual_embeds_stand_in_for_pixel_values(config):

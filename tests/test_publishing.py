@@ -76,6 +76,15 @@ def test_card_of_an_untrained_model_claims_no_results(tmp_path, processor):
     card = build_model_card(str(folder), "org/untrained")
     assert "model-index" not in card.content.split("---")[1]
     assert "randomly initialised" in card.content and "Not evaluated" in card.content
+    assert "spiking blocks of" in card.content
+
+
+def test_card_of_the_ann_only_ablation_says_it_has_no_snn(tmp_path, processor):
+    from modeling_ashnets.model_card import build_model_card
+
+    model = AshNetsForQuestionAnswering(tiny_config(id2label=ANSWERS, use_snn=False))
+    card = build_model_card(str(_checkpoint(tmp_path / "ann", model, processor)), "org/ann-only")
+    assert "none (`use_snn=False`" in card.content and "spiking blocks of" not in card.content
 
 
 FRESH = textwrap.dedent(

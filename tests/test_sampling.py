@@ -43,3 +43,5 @@ def test_tuple_groups_are_balanced_level_by_level():
     assert all(abs(drawn[("color", c)] / total - 0.125) < 0.02 for c in "rgbk"), drawn
     # Plain values and 1-tuples are the same groups.
     assert torch.equal(BalancedSampler(["a", "a", "b"]).weights, BalancedSampler([("a",), ("a",), ("b",)]).weights)
+    with pytest.raises(ValueError, match="the same number of levels"):
+        BalancedSampler([("a", "x"), ("b",)])

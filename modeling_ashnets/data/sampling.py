@@ -44,6 +44,8 @@ class BalancedSampler(Sampler[int]):
         if len(groups) == 0:
             raise ValueError("BalancedSampler got no samples: the training set is empty.")
         keys = [group if isinstance(group, tuple) else (group,) for group in groups]
+        if len({len(key) for key in keys}) > 1:
+            raise ValueError("BalancedSampler: tuple groups must all have the same number of levels.")
         weight = _nested_weights(keys)
         self.weights = torch.tensor([weight[key] for key in keys], dtype=torch.double)
         self.seed, self.epoch = seed, 0
