@@ -119,6 +119,19 @@ def train(args, seed: int, train_pairs: dict, test_pairs: dict) -> dict:
     return {"seed": seed, "curve": curve, "test": recall, "seconds": round(time.perf_counter() - started, 1)}
 
 
+def previous_runs(args) -> dict[int, dict]:
+    """Runs of this variant already in its results file with the same options (kept: adding seeds trains only the
+    new ones)."""
+    path = RESULTS / "itc" / f"{args.name}.json"
+    if not path.exists():
+        return {}
+    result = json.loads(path.read_text())
+    same = ("steps", "batch_size", "learning_rate", "config_overrides")
+    if any(result["arguments"].get(key) != getattr(args, key) for key in same):
+        return {}
+    return {run["seed"]: run for run in result["runs"]}
+
+
 def first_step_below(curve: list[dict], margin: float = 0.5) -> int | None:
     """The first recorded step whose loss is `margin` below ln B (the embeddings tell pairs apart)."""
     return next((point["step"] for point in curve if point["loss"] < point["ln_batch"] - margin), None)
@@ -170,8 +183,10 @@ def main(argv=None):
         processor = AshNetsImageProcessor(size={"height": 64, "width": 64})
         tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_path())
         train_pairs, test_pairs = load_pairs("train", processor, tokenizer), load_pairs("test", processor, tokenizer)
-        runs = [train(args, seed, train_pairs, test_pairs) for seed in args.seeds]
-        result = {"name": args.name, "arguments": vars(args), "machine": machine(), "runs": runs}
+        runs = previous_runs(args)
+        runs.update({seed: train(args, seed, train_pairs, test_pairs) for seed in args.seeds if seed not in runs})
+        result = {"name": args.name, "arguments": vars(args), "machine": machine(),
+                  "runs": [runs[seed] for seed in sorted(runs)]}
         (RESULTS / "itc").mkdir(parents=True, exist_ok=True)
         (RESULTS / "itc" / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     write_table()
