@@ -715,10 +715,11 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
-    hub = LocalHub(args.storage, args.host, args.port, verbose=not args.quiet).start()
-    print(f"LocalHub serving {Path(args.storage).resolve()} at {hub.endpoint}", flush=True)
-    print(f"Use it with: HF_ENDPOINT={hub.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN=local-token", flush=True)
-    try:
+    hub = LocalHub(args.storage, args.host, args.port, verbose=not args.quiet)
+    try:  # from before the first line is printed: Ctrl-C may come as soon as the endpoint is known
+        hub.start()
+        print(f"LocalHub serving {Path(args.storage).resolve()} at {hub.endpoint}", flush=True)
+        print(f"Use it with: HF_ENDPOINT={hub.endpoint} HF_HUB_DISABLE_XET=1 HF_TOKEN=local-token", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
