@@ -41,6 +41,7 @@ restarted on the same folder serves the same repositories.
 """
 
 import argparse
+import signal
 import base64
 import hashlib
 import json
@@ -715,6 +716,9 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
+    # Ctrl-C stops the server even when the parent started it with SIGINT ignored (children inherit that, and Python
+    # then installs no KeyboardInterrupt handler): the full test suite's process can be such a parent.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     hub = LocalHub(args.storage, args.host, args.port, verbose=not args.quiet)
     try:  # from before the first line is printed: Ctrl-C may come as soon as the endpoint is known
         hub.start()
