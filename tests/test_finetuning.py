@@ -42,17 +42,23 @@ def test_vqa_script_trains_saves_and_reloads(tmp_path):
     assert processor.image_processor.size["height"] == 64
 
 
+def _straight_and_resumed(script, common, tmp_path):
+    """Output folders of an uninterrupted run and of one resumed from its step-2 checkpoint."""
+    straight = tmp_path / "straight"
+    script.main([*common, "--output_dir", str(straight)])
+    # A run killed right after its step-2 checkpoint left exactly that checkpoint behind: resume from a copy of it.
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight / "checkpoint-2", resumed / "checkpoint-2")
+    script.main([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"])
+    return straight, resumed
+
+
 def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
     import run_entailment
 
     common = [*TINY, "--max_train_samples", "48", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2"]
-    straight = tmp_path / "straight"
-    run_entailment.main([*common, "--output_dir", str(straight)])
-    # A run killed right after its step-2 checkpoint left exactly that checkpoint behind: resume from a copy of it.
-    resumed = tmp_path / "resumed"
-    shutil.copytree(straight / "checkpoint-2", resumed / "checkpoint-2")
-    run_entailment.main([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"])
+    straight, resumed = _straight_and_resumed(run_entailment, common, tmp_path)
     assert _json(resumed, "train_results.json")["train_steps"] == 4
     assert _json(resumed, "eval_results.json") == _json(straight, "eval_results.json")
     from safetensors.torch import load_file
@@ -69,11 +75,7 @@ def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
     common = [*TINY, "--max_train_samples", "64", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2", "--balance_by", "question_type,answers",
               "--config_overrides", "vqa_loss=softmax"]
-    straight = tmp_path / "straight"
-    run_vqa.main([*common, "--output_dir", str(straight)])
-    resumed = tmp_path / "resumed"
-    shutil.copytree(straight / "checkpoint-2", resumed / "checkpoint-2")
-    run_vqa.main([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"])
+    straight, resumed = _straight_and_resumed(run_vqa, common, tmp_path)
     from safetensors.torch import load_file
 
     a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
