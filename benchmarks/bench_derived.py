@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
-from results_files import machine  # noqa: E402
+from results_files import stored_runs, write_variant  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # The demo's recipe (examples/demo_easy_vqa.py) less what is VQA's own (the answer loss, question-type balance).
@@ -99,20 +99,6 @@ def run_seed(args, seed: int) -> dict:
     return run
 
 
-def previous_runs(args) -> dict[int, dict]:
-    """Runs of this variant already in its results file with the same options and recipe (kept: adding seeds
-    trains only the new ones)."""
-    path = RESULTS / "derived" / f"{args.name}.json"
-    if not path.exists():
-        return {}
-    result = json.loads(path.read_text())
-    same = ("task", "epochs", "init", "script_args")
-    if (any(result["arguments"].get(key) != getattr(args, key) for key in same)
-            or result["arguments"].get("recipe", RECIPE) != RECIPE):
-        return {}
-    return {run["seed"]: run for run in result["runs"]}
-
-
 def write_table() -> None:
     header = ("| variant | task | start | seeds | steps | result: mean (worst) | per class (mean) | blank images | "
               "text-only prior |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -154,12 +140,12 @@ def main(argv=None):
         if not (args.task and args.name):
             parser.error("--task and --name are required unless --report_only is given")
         prior = text_only_prior(args.task)
-        runs = previous_runs(args)
+        path = RESULTS / "derived" / f"{args.name}.json"
+        arguments = {**vars(args), "recipe": RECIPE}
+        runs = stored_runs(path, {key: arguments[key] for key in ("task", "epochs", "init", "script_args", "recipe")})
         runs.update({seed: run_seed(args, seed) for seed in args.seeds if seed not in runs})
-        result = {"name": args.name, "task": args.task, "arguments": {**vars(args), "recipe": RECIPE},
-                  "machine": machine(), "text_only_prior": prior, "runs": [runs[seed] for seed in sorted(runs)]}
-        (RESULTS / "derived").mkdir(parents=True, exist_ok=True)
-        (RESULTS / "derived" / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_variant(path, {"name": args.name, "task": args.task, "arguments": arguments, "text_only_prior": prior},
+                      runs)
     write_table()
     print((RESULTS / "derived.md").read_text())
 

@@ -24,7 +24,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from results_files import machine  # noqa: E402
+from results_files import stored_runs, write_variant  # noqa: E402
 
 from modeling_ashnets import AshNetsConfig, AshNetsForRetrieval, AshNetsImageProcessor  # noqa: E402
 from modeling_ashnets.data.easy_vqa import load_easy_vqa_retrieval  # noqa: E402
@@ -119,19 +119,6 @@ def train(args, seed: int, train_pairs: dict, test_pairs: dict) -> dict:
     return {"seed": seed, "curve": curve, "test": recall, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def previous_runs(args) -> dict[int, dict]:
-    """Runs of this variant already in its results file with the same options (kept: adding seeds trains only the
-    new ones)."""
-    path = RESULTS / "itc" / f"{args.name}.json"
-    if not path.exists():
-        return {}
-    result = json.loads(path.read_text())
-    same = ("steps", "batch_size", "learning_rate", "config_overrides")
-    if any(result["arguments"].get(key) != getattr(args, key) for key in same):
-        return {}
-    return {run["seed"]: run for run in result["runs"]}
-
-
 def first_step_below(curve: list[dict], margin: float = 0.5) -> int | None:
     """The first recorded step whose loss is `margin` below ln B (the embeddings tell pairs apart)."""
     return next((point["step"] for point in curve if point["loss"] < point["ln_batch"] - margin), None)
@@ -178,17 +165,18 @@ def main(argv=None):
         if not args.name:
             parser.error("--name is required unless --report_only is given")
         args.image_size = args.snn_time_steps = None  # read by _config_overrides
-        from transformers import AutoTokenizer
+        path = RESULTS / "itc" / f"{args.name}.json"
+        runs = stored_runs(path, {key: getattr(args, key) for key in ("steps", "batch_size", "learning_rate",
+                                                                       "config_overrides")})
+        new_seeds = [seed for seed in args.seeds if seed not in runs]
+        if new_seeds:
+            from transformers import AutoTokenizer
 
-        processor = AshNetsImageProcessor(size={"height": 64, "width": 64})
-        tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_path())
-        train_pairs, test_pairs = load_pairs("train", processor, tokenizer), load_pairs("test", processor, tokenizer)
-        runs = previous_runs(args)
-        runs.update({seed: train(args, seed, train_pairs, test_pairs) for seed in args.seeds if seed not in runs})
-        result = {"name": args.name, "arguments": vars(args), "machine": machine(),
-                  "runs": [runs[seed] for seed in sorted(runs)]}
-        (RESULTS / "itc").mkdir(parents=True, exist_ok=True)
-        (RESULTS / "itc" / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+            processor = AshNetsImageProcessor(size={"height": 64, "width": 64})
+            tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_path())
+            train_pairs, test_pairs = load_pairs("train", processor, tokenizer), load_pairs("test", processor, tokenizer)
+            runs.update({seed: train(args, seed, train_pairs, test_pairs) for seed in new_seeds})
+        write_variant(path, {"name": args.name, "arguments": vars(args)}, runs)
     write_table()
     print((RESULTS / "itc.md").read_text())
 

@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,3 +23,21 @@ def write_results(results_dir: str, name: str, results: dict, table: str) -> Non
         handle.write("\n")
     with open(os.path.join(results_dir, f"{name}.md"), "w", encoding="utf-8") as handle:
         handle.write(table)
+
+
+def stored_runs(path: Path, arguments: dict) -> dict[int, dict]:
+    """The runs (by seed) already in a variant's results file, if it was run with these `arguments`: adding seeds
+    to a variant then trains only the new ones."""
+    if not path.exists():
+        return {}
+    result = json.loads(path.read_text())
+    if any(result["arguments"].get(key) != value for key, value in arguments.items()):
+        return {}
+    return {run["seed"]: run for run in result["runs"]}
+
+
+def write_variant(path: Path, result: dict, runs: dict[int, dict]) -> None:
+    """A variant's results file: `result` with the machine and its runs in seed order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {**result, "machine": machine(), "runs": [runs[seed] for seed in sorted(runs)]}
+    path.write_text(json.dumps(result, indent=2) + "\n")

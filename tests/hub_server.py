@@ -41,13 +41,13 @@ restarted on the same folder serves the same repositories.
 """
 
 import argparse
-import signal
 import base64
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 import traceback
