@@ -377,15 +377,22 @@ class AshNetsModel(AshNetsPreTrainedModel):
         )
         return self.embed_visual(visual, grid), firing_rates, snn_summary, spikes
 
+    def cnn_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """pixels -> the CNN's continuous features F_ann (B, N, hidden) and the grid's (rows, cols). The CNN is most
+        of a step's work: passes that see the same images (pre-training, ITM) compute this once and share it."""
+        return self.visual_encoder(pixel_values.to(self.visual_encoder.projection.weight.dtype))
+
     def visual_features(
         self,
-        pixel_values: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
+        cnn_features: tuple[torch.Tensor, tuple[int, int]] | None = None,
     ) -> tuple[torch.Tensor, tuple[int, int], torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-        """pixels -> hybrid visual features V = F_ann + r W rate(S) (B, N, hidden) before positions, the grid's
-        (rows, cols), firing rates, SNN summary and spikes. (MVM quantises and masks V here.)"""
-        continuous, grid = self.visual_encoder(pixel_values.to(self.visual_encoder.projection.weight.dtype))
+        """pixels (or `cnn_features` computed beforehand) -> hybrid visual features V = F_ann + r W rate(S)
+        (B, N, hidden) before positions, the grid's (rows, cols), firing rates, SNN summary and spikes. (MVM
+        quantises and masks V here.)"""
+        continuous, grid = cnn_features if cnn_features is not None else self.cnn_features(pixel_values)
         if self.snn is None:  # ANN-only ablation: no spiking blocks, so no firing rates, summary or spikes
             return continuous, grid, continuous.new_zeros(continuous.shape[0], 0), None, ()
         spike_rates, firing_rates, spikes = self.snn(continuous, snn_input_mode, image_similarity)
@@ -807,7 +814,16 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         if input_ids is None or pixel_values is None:
             raise ValueError("Retrieval scores texts against images: pass both input_ids and pixel_values.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        image_outputs = self.ashnets(pixel_values=pixel_values, snn_input_mode=snn_input_mode, return_dict=True)
+        _check_pixel_values(self.config.backbone_config.num_channels, pixel_values)
+        if return_loss and input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
+            )
+        cnn_features = self.ashnets.cnn_features(pixel_values)  # once: the ITM passes reuse it
+        visual, grid, firing_rates, _, _ = self.ashnets.visual_features(
+            snn_input_mode=snn_input_mode, cnn_features=cnn_features
+        )
+        image_outputs = self.ashnets(visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True)
         text_outputs = self.ashnets(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
         )
@@ -815,13 +831,9 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         loss = itm_logits = None
         if return_loss:
-            if input_ids.shape[0] != pixel_values.shape[0]:
-                raise ValueError(
-                    f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
-                )
             positives = self._positive_pairs(input_ids, attention_mask)
             loss, itm_logits = self._losses(
-                logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, snn_input_mode
+                logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, snn_input_mode
             )
         output = AshNetsRetrievalOutput(
             loss=loss,
@@ -830,25 +842,28 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             text_embeds=text_embeds,
             image_embeds=image_embeds,
             itm_logits=itm_logits,
-            snn_firing_rates=image_outputs.snn_firing_rates,
+            snn_firing_rates=firing_rates,
         )
         return output if return_dict else output.to_tuple()
 
     def match_logits(
         self,
         input_ids: torch.Tensor,
-        pixel_values: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
+        visual_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking."""
+        """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking.
+        `visual_embeds` (the model's `embed_visual`) stand in for `pixel_values` when they are already computed."""
         fused = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             pixel_values=pixel_values,
+            visual_embeds=visual_embeds,
             snn_input_mode=snn_input_mode,
             image_similarity=image_similarity,
             return_dict=True,
@@ -861,18 +876,19 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         tokens = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -1)
         return (tokens[:, None, :] == tokens[None, :, :]).all(dim=-1)
 
-    def _losses(self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, mode):
+    def _losses(self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, mode):
         itc_loss = (info_nce(logits_per_image, positives) + info_nce(logits_per_image.t(), positives)) / 2
         itm_logits, itm_loss = image_text_matching(
-            self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values, mode
+            self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, mode
         )
         return itc_loss + itm_loss, itm_logits
 
 
-def image_text_matching(head, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values,
+def image_text_matching(head, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features,
                         snn_input_mode, image_similarity=None):
     """ITM logits and loss on the positive pairs and, for each image, a hard negative text and, for each text, a hard
-    negative image, sampled by contrastive similarity. `head` has `match_logits`."""
+    negative image, sampled by contrastive similarity. `head` has `ashnets` and `match_logits`; `cnn_features` are
+    the batch's (`AshNetsModel.cnn_features`), indexed here instead of running the CNN on 3x the batch."""
     batch_size = input_ids.shape[0]
     negative_text, image_has_negative = sample_hard_negatives(logits_per_image, positives)
     negative_image, text_has_negative = sample_hard_negatives(logits_per_image.t(), positives)
@@ -885,9 +901,13 @@ def image_text_matching(head, logits_per_image, positives, input_ids, attention_
         return None if tensor is None else tensor[text_index]
 
     similarity = None if image_similarity is None else image_similarity[image_index][:, image_index]
+    continuous, grid = cnn_features
+    visual, *_ = head.ashnets.visual_features(
+        snn_input_mode=snn_input_mode, image_similarity=similarity, cnn_features=(continuous[image_index], grid)
+    )
     itm_logits = head.match_logits(
         input_ids=input_ids[text_index], attention_mask=pick(attention_mask), token_type_ids=pick(token_type_ids),
-        pixel_values=pixel_values[image_index], snn_input_mode=snn_input_mode, image_similarity=similarity,
+        visual_embeds=head.ashnets.embed_visual(visual, grid),
     )
     itm_labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
     return itm_logits, nn.functional.cross_entropy(itm_logits[keep], itm_labels[keep])
@@ -1004,7 +1024,12 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
         texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        image_outputs = self.ashnets(pixel_values=pixel_values, snn_input_mode="repeat", return_dict=True)
+        # The CNN runs once; the image-only, ITM and MLM/MVM passes share its features (their SNN inputs differ).
+        cnn_features = self.ashnets.cnn_features(pixel_values)
+        visual, grid, firing_rates, snn_summary, _ = self.ashnets.visual_features(
+            snn_input_mode="repeat", cnn_features=cnn_features
+        )
+        image_outputs = self.ashnets(visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True)
         text_outputs = self.ashnets(**texts, return_dict=True)
         image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
         positives = AshNetsForRetrieval._positive_pairs(input_ids, attention_mask)
@@ -1025,7 +1050,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                              + info_nce(scale * all_texts[rows] @ all_images.t(), all_positives[rows])) / 2
         if config.itm_weight > 0:
             _, losses["itm"] = image_text_matching(
-                self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, pixel_values,
+                self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features,
                 "similar", image_similarity,
             )
         mlm_logits = mvm_logits = None
@@ -1039,7 +1064,9 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                         input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
                     )
                 text_ids = masked_input_ids
-            visual, grid, _, _, _ = self.ashnets.visual_features(pixel_values, "similar", image_similarity)
+            visual, grid, _, _, _ = self.ashnets.visual_features(
+                snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features
+            )
             if config.mvm_weight > 0:
                 visual, mvm_labels = self._mask_visual_tokens(visual)
             fused = self.ashnets(
@@ -1055,7 +1082,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                 losses["mvm"] = _masked_prediction_loss(mvm_logits, mvm_labels)
         if config.stua_weight > 0:
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
-            spiking = nn.functional.normalize(self.stua_projection(image_outputs.snn_summary), dim=-1)
+            spiking = nn.functional.normalize(self.stua_projection(snn_summary), dim=-1)
             stua_logits = self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t()
             losses["stua"] = info_nce(stua_logits, positives)
         if not losses:
@@ -1072,7 +1099,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             logits_per_image=logits_per_image,
             mlm_logits=mlm_logits,
             mvm_logits=mvm_logits,
-            snn_firing_rates=image_outputs.snn_firing_rates,
+            snn_firing_rates=firing_rates,
         )
         return output if return_dict else output.to_tuple()
 

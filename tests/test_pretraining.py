@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from modeling_ashnets import AshNetsForPreTraining
+from modeling_ashnets import AshNetsForPreTraining, AshNetsForRetrieval
 from modeling_ashnets.pretraining_objectives import mask_tokens_for_mlm
 
 
@@ -30,6 +30,18 @@ def test_every_objective_is_returned_and_finite(captioned_batch):
     assert model.ashnets.visual_encoder.projection.weight.grad.abs().sum() > 0
     # The decoder is tied to the word embeddings.
     assert model.mlm_head.decoder.weight.data_ptr() == model.ashnets.text_embeddings.word_embeddings.weight.data_ptr()
+
+
+@pytest.mark.parametrize("head", [AshNetsForPreTraining, AshNetsForRetrieval])
+def test_the_cnn_runs_once_per_step_on_the_batch(head, captioned_batch):
+    """The image-only, ITM (3x the batch) and MLM/MVM passes share one CNN pass: the CNN is most of a step's work."""
+    torch.manual_seed(0)
+    model = head(tiny_config())
+    images_seen = []
+    model.ashnets.visual_encoder.register_forward_hook(lambda module, args, output: images_seen.append(len(args[0])))
+    kwargs = {"return_loss": True} if head is AshNetsForRetrieval else {}
+    model(**captioned_batch, **kwargs).loss.backward()
+    assert images_seen == [len(captioned_batch["pixel_values"])]
 
 
 def test_objectives_switch_off_and_stua_leaves_the_text_side_alone(captioned_batch):
