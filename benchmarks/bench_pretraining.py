@@ -1,16 +1,21 @@
-"""Does pre-training pay on easy-VQA? Pre-train then fine-tune, against fine-tuning from scratch, at equal compute.
+"""Does pre-training pay on easy-VQA? Pre-train then fine-tune, against fine-tuning from scratch, at equal compute,
+over several seeds.
 
-* scratch: ashnets-tiny fine-tuned on easy-VQA with the demo's recipe (`make demo`), taking T seconds of training.
-* pre-trained: `examples/pretrain.py` on the built-in easy-VQA corpus (captions and region phrases of the training
+* scratch: ashnets-tiny fine-tuned on easy-VQA with the demo's recipe (`make demo`) for `--num_train_epochs`,
+  taking T seconds of training.
+* pretrained: `examples/pretrain.py` on the built-in easy-VQA corpus (captions and region phrases of the training
   images; all five objectives) for a share `--pretrain_share` of T, then the demo's recipe for the steps that fit in
   the rest of T (scratch's steps scaled by the remaining time).
 * control: from scratch with only the pre-trained arm's fine-tuning steps (is pre-training worth more than the
   fine-tuning steps it costs?).
-* `--ablations`: the pre-trained arm again with each objective switched off in turn (same steps as the full run).
+* `--ablations`: the pre-trained arm again with each objective switched off in turn (first seed only).
 
-Compute is wall-clock training time on this machine (both arms run here, one after the other; evaluation and set-up
-are not counted). Every arm is evaluated on the full easy-VQA test split. Writes benchmarks/results/pretraining.json
-and pretraining.md (the README table). Run: `python benchmarks/bench_pretraining.py [--ablations]`.
+T, the pre-training steps and the fine-tuning steps are fixed by the first seed (a 15-step probe times pre-training)
+and kept for the others, so every seed runs the same steps. Compute is wall-clock training time on this machine
+(evaluation and set-up are not counted). Every arm is evaluated on the full easy-VQA test split every
+`--eval_steps` fine-tuning steps, which gives the curves and the first step at 99 %. Writes
+benchmarks/results/pretraining.json and pretraining.md (the README table).
+Run: `python benchmarks/bench_pretraining.py [--seeds 0 1 2] [--ablations]`.
 """
 
 import argparse
@@ -45,117 +50,138 @@ def _train_results(folder: str) -> dict:
         return json.load(handle)
 
 
-def _pretrain(output_dir: str, steps: int, switched_off: str | None = None) -> dict:
+def _pretrain(output_dir: str, steps: int, seed: int, switched_off: str | None = None) -> dict:
     overrides = RECIPE_OVERRIDES + (f",{switched_off}_weight=0" if switched_off else "")
     pretrain.main([*PRETRAIN_ARGUMENTS, "--config_overrides", overrides, "--max_train_steps", str(steps),
-                   "--output_dir", output_dir])
+                   "--seed", str(seed), "--output_dir", output_dir])
     return _train_results(output_dir)
 
 
-def _fine_tune(output_dir: str, epochs: str, steps: int | None = None, start_from: str | None = None) -> dict:
-    arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--num_train_epochs", epochs, "--output_dir", output_dir]
+def _fine_tune(output_dir: str, args, seed: int, steps: int | None = None, start_from: str | None = None) -> dict:
+    arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--num_train_epochs", args.num_train_epochs, "--seed", str(seed),
+                 "--eval_steps", str(args.eval_steps), "--output_dir", output_dir]
     if steps is not None:
         arguments += ["--max_train_steps", str(steps)]
     if start_from is not None:
         arguments += ["--model_name_or_path", start_from]
     metrics = run_vqa.main(arguments)
     trained = _train_results(output_dir)
-    return {
-        "eval_accuracy": metrics["eval_accuracy"],
-        **{k: v for k, v in metrics.items() if k.startswith("eval_accuracy_")},
-        "train_steps": trained["train_steps"],
-        "train_runtime_s": trained["train_runtime"],
-    }
+    curve = [{"step": entry["step"], **{k: v for k, v in entry.items() if k.startswith("eval_accuracy")}}
+             for entry in trained["log_history"] if "eval_accuracy" in entry]
+    final = {k: v for k, v in metrics.items() if k.startswith("eval_accuracy")}
+    return {**final, "train_steps": trained["train_steps"], "train_runtime_s": trained["train_runtime"],
+            "curve": [*curve, {"step": trained["train_steps"], **final}]}
 
 
 def _final_losses(pretrained: dict) -> dict:
-    last = pretrained["log_history"][-1] if pretrained["log_history"] else {}
-    first = pretrained["log_history"][0] if pretrained["log_history"] else {}
+    losses = [entry for entry in pretrained["log_history"] if "loss" in entry]
+    first, last = (losses[0], losses[-1]) if losses else ({}, {})
     return {
         "first_logged": {k: v for k, v in first.items() if k.endswith("loss") or k.startswith("firing_rate")},
         "last_logged": {k: v for k, v in last.items() if k.endswith("loss") or k.startswith("firing_rate")},
     }
 
 
+def first_step_at(curve: list[dict], accuracy: float = 0.99) -> int | None:
+    """The first evaluated fine-tuning step whose test accuracy reaches `accuracy`."""
+    return next((point["step"] for point in curve if point["eval_accuracy"] >= accuracy), None)
+
+
+def _mean_worst(values: list[float]) -> str:
+    return f"{100 * sum(values) / len(values):.2f} ({100 * min(values):.2f})"
+
+
 def _write(results: dict, args) -> None:
-    """The JSON and the README table of the arms run so far (rewritten after every arm, so a cut-short run keeps
+    """The JSON and the README table of the runs so far (rewritten after every run, so a cut-short benchmark keeps
     what it measured)."""
-    results["ratio_pretrained_over_scratch_accuracy"] = (
-        results["pretrained"]["eval_accuracy"] / results["scratch"]["eval_accuracy"]
-    )
+    arms = results["arms"]
     results["machine"] = machine()
-    rows = ["| arm | pre-training | fine-tuning | total training time | test accuracy | yes/no | color | shape |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, arm in results.items():
-        if not isinstance(arm, dict) or "eval_accuracy" not in arm:
-            continue
-        total = arm["train_runtime_s"] + arm.get("pretrain_runtime_s", 0.0)
-        pre = f"{arm['pretrain_steps']} steps, {arm['pretrain_runtime_s']:.0f} s" if "pretrain_steps" in arm else "none"
+    rows = ["| arm | seeds | pre-training | fine-tuning | total training time | test accuracy | color | shape | "
+            "yes/no | first step at 99 % (per seed) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, runs in arms.items():
+        runs = [runs[seed] for seed in sorted(runs, key=int)]
+        seconds = sum(run["train_runtime_s"] + run.get("pretrain_runtime_s", 0.0) for run in runs) / len(runs)
+        pre = (f"{runs[0]['pretrain_steps']} steps, {sum(r['pretrain_runtime_s'] for r in runs) / len(runs):.0f} s"
+               if "pretrain_steps" in runs[0] else "none")
+        fine = f"{runs[0]['train_steps']} steps, {sum(r['train_runtime_s'] for r in runs) / len(runs):.0f} s"
+        firsts = ", ".join(str(first_step_at(run["curve"]) or "-") for run in runs)
         rows.append(
-            f"| {name.replace('_', ' ')} | {pre} | {arm['train_steps']} steps, {arm['train_runtime_s']:.0f} s | "
-            f"{total:.0f} s | {100 * arm['eval_accuracy']:.2f} % | {100 * arm.get('eval_accuracy_yes_no', 0):.2f} % | "
-            f"{100 * arm.get('eval_accuracy_color', 0):.2f} % | {100 * arm.get('eval_accuracy_shape', 0):.2f} % |"
+            f"| {name.replace('_', ' ')} | {len(runs)} | {pre} | {fine} | {seconds:.0f} s | "
+            f"{_mean_worst([r['eval_accuracy'] for r in runs])} | "
+            + " | ".join(_mean_worst([r.get(f"eval_accuracy_{kind}", 0.0) for r in runs])
+                         for kind in ("color", "shape", "yes_no"))
+            + f" | {firsts} |"
         )
     rows.append("")
-    rows.append(f"pre-trained / scratch accuracy: x{results['ratio_pretrained_over_scratch_accuracy']:.3f} "
-                f"({results['machine']['cpu_threads']} CPU threads, {results['machine']['date']}).")
-    table = "\n".join(rows) + "\n"
-    write_results(args.results_dir, "pretraining", results, table)
-    print(table)
+    if "pretrained" in arms and "scratch" in arms:
+        paired = [arms["pretrained"][seed]["eval_accuracy"] / arms["scratch"][seed]["eval_accuracy"]
+                  for seed in arms["pretrained"] if seed in arms["scratch"]]
+        results["ratio_pretrained_over_scratch_accuracy"] = sum(paired) / len(paired)
+        rows.append(f"pre-trained / scratch accuracy, mean over {len(paired)} seeds: "
+                    f"x{results['ratio_pretrained_over_scratch_accuracy']:.4f} (per seed "
+                    + ", ".join(f"x{ratio:.4f}" for ratio in paired) + ").")
+    rows.append(f"Mean over seeds (worst in brackets), in %; budget {args.num_train_epochs} demo epochs; "
+                f"{results['machine']['cpu_threads']} CPU threads, {results['machine']['date']}.")
+    write_results(args.results_dir, "pretraining", results, "\n".join(rows) + "\n")
+    print("\n".join(rows))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num_train_epochs", default="4", help="the scratch arm's epochs (the demo's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--num_train_epochs", default="3", help="the scratch arm's epochs of the demo's recipe")
     parser.add_argument("--pretrain_share", type=float, default=0.5, help="share of the budget spent pre-training")
+    parser.add_argument("--eval_steps", type=int, default=300, help="evaluate the fine-tuning every N steps")
     parser.add_argument("--ablations", action="store_true", help="also pre-train with each objective off in turn")
     parser.add_argument("--output_dir", default=str(ROOT / "runs" / "benchmark-pretraining"))
     parser.add_argument("--results_dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--reuse_results", action="store_true",
-                        help="keep the arms already in the results file and run only the missing ones")
+                        help="keep the runs already in the results file and run only the missing ones")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.output_dir)
 
-    results = {}
+    results = {"arms": {}}
     saved = os.path.join(args.results_dir, "pretraining.json")
     if args.reuse_results and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             results = json.load(handle)
+    arms = results["arms"]
 
-    def arm(name: str, run) -> dict:
-        """Run an arm unless --reuse_results already holds it; record it and rewrite the results."""
-        if name not in results:
-            results[name] = run()
-            print(f"{name}: {json.dumps(results[name])}")
-            if "pretrained" in results:
-                _write(results, args)
-        return results[name]
+    def arm(name: str, seed: int, run) -> dict:
+        """Run one arm for one seed unless the results already hold it; record it and rewrite the results."""
+        runs = arms.setdefault(name, {})
+        if str(seed) not in runs:
+            runs[str(seed)] = run()
+            print(f"{name}, seed {seed}: accuracy {runs[str(seed)]['eval_accuracy']:.4f}", flush=True)
+            _write(results, args)
+        return runs[str(seed)]
 
-    scratch = arm("scratch", lambda: _fine_tune(str(out / "scratch"), args.num_train_epochs))
-    budget = scratch["train_runtime_s"]
-
-    def pretrain_then_fine_tune(name: str, steps: int | None, switched_off: str | None = None) -> dict:
-        if steps is None:  # the full run: as many pre-training steps as fit in the budget's share
-            probe = _pretrain(str(out / "probe"), 15)
-            steps = max(1, int(probe["train_steps"] / probe["train_runtime"] * args.pretrain_share * budget))
-        pretrained = _pretrain(str(out / name), steps, switched_off)
-        remaining = max(0.0, budget - pretrained["train_runtime"])
-        finetune_steps = results.get("pretrained", {}).get("train_steps") or max(
-            1, int(scratch["train_steps"] * remaining / budget)
-        )
-        result = _fine_tune(str(out / f"{name}-vqa"), args.num_train_epochs, finetune_steps, str(out / name))
-        return {**result, "pretrain_steps": steps, "pretrain_runtime_s": pretrained["train_runtime"],
+    def pretrain_then_fine_tune(name: str, seed: int, switched_off: str | None = None) -> dict:
+        plan = results["plan"]
+        folder = out / f"seed-{seed}" / name
+        pretrained = _pretrain(str(folder), plan["pretrain_steps"], seed, switched_off)
+        result = _fine_tune(str(folder) + "-vqa", args, seed, plan["fine_tuning_steps"], str(folder))
+        return {**result, "pretrain_steps": plan["pretrain_steps"], "pretrain_runtime_s": pretrained["train_runtime"],
                 **_final_losses(pretrained)}
 
-    full = arm("pretrained", lambda: pretrain_then_fine_tune("pretrained", None))
-    # The control: no pre-training, and only the fine-tuning steps the pre-trained arm had.
-    arm("scratch_same_fine_tuning_steps",
-        lambda: _fine_tune(str(out / "scratch-short"), args.num_train_epochs, full["train_steps"]))
-    if args.ablations:  # each objective off in turn, same pre-training and fine-tuning steps as the full run
+    for seed in args.seeds:
+        scratch = arm("scratch", seed, lambda: _fine_tune(str(out / f"seed-{seed}" / "scratch"), args, seed))
+        if "plan" not in results:  # fixed by the first seed, kept for all
+            budget = scratch["train_runtime_s"]
+            probe = _pretrain(str(out / "probe"), 15, seed)
+            steps = max(1, int(probe["train_steps"] / probe["train_runtime"] * args.pretrain_share * budget))
+            results["plan"] = {"budget_s": budget, "pretrain_steps": steps,
+                               "fine_tuning_steps": max(1, int(scratch["train_steps"] * (1 - args.pretrain_share)))}
+        arm("pretrained", seed, lambda: pretrain_then_fine_tune("pretrained", seed))
+        # The control: no pre-training, and only the fine-tuning steps the pre-trained arm had.
+        arm("scratch_same_fine_tuning_steps", seed, lambda: _fine_tune(
+            str(out / f"seed-{seed}" / "scratch-short"), args, seed, results["plan"]["fine_tuning_steps"]))
+    if args.ablations:  # each objective off in turn, first seed, same steps as the full run
         for objective in OBJECTIVES:
-            arm(f"without_{objective}",
-                lambda: pretrain_then_fine_tune(f"without-{objective}", full["pretrain_steps"], objective))
+            arm(f"without_{objective}", args.seeds[0],
+                lambda: pretrain_then_fine_tune(f"without-{objective}", args.seeds[0], objective))
 
 
 if __name__ == "__main__":

@@ -385,8 +385,8 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
 
     progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
                     desc=task)
-    skipped, samples_seen, logs, started = 0, 0, _RunningLogs(), time.perf_counter()
-    history = []  # (step, logs) at every logging step, written to train_results.json
+    skipped, samples_seen, logs, started, eval_runtime = 0, 0, _RunningLogs(), time.perf_counter(), 0.0
+    history = []  # (step, logs) at every logging step and evaluation, written to train_results.json
     for epoch in range(starting_epoch, num_epochs):
         model.train()
         if hasattr(train_loader, "set_epoch"):
@@ -445,13 +445,17 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
                 _save_checkpoint(accelerator, os.path.join(args.output_dir, f"checkpoint-{completed_steps}"),
                                  epoch, batches_in_epoch)
             if args.eval_steps and completed_steps % args.eval_steps == 0 and completed_steps < max_train_steps:
-                evaluate()
+                eval_started = time.perf_counter()
+                metrics = evaluate()
+                history.append({"step": completed_steps,
+                                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
+                eval_runtime += time.perf_counter() - eval_started
             if completed_steps >= max_train_steps:
                 break
         if completed_steps >= max_train_steps:
             break
     progress.close()
-    train_runtime = time.perf_counter() - started
+    train_runtime = time.perf_counter() - started - eval_runtime  # training only: evaluations are timed apart
     metrics = evaluate()  # ends with every process waiting for the main one
 
     unwrapped = accelerator.unwrap_model(model)
@@ -464,6 +468,7 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         _write_json(os.path.join(args.output_dir, "train_results.json"), {
             "train_steps": completed_steps,
             "train_runtime": train_runtime,
+            "eval_runtime_during_training": eval_runtime,
             "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
             "train_skipped_samples": skipped,
             "num_processes": accelerator.num_processes,
