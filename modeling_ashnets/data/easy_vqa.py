@@ -165,14 +165,25 @@ def _facts_from_questions(questions, answers, image_ids) -> dict[int, dict[str, 
     return {image_id: {key: value for key, (_, value) in known.items()} for image_id, known in found.items()}
 
 
-def _pixel_facts(path: str) -> dict[str, str]:
-    """Colour (nearest palette entry), shape (how much of its bounding box the shape fills: rectangles about 1,
-    circles about pi/4, triangles about 1/2), size and position of the one shape, from the image's pixels."""
+LARGE_AREA = 0.12  # a shape covering more than this share of the image is "large"
+
+
+def shape_mask(path: str) -> np.ndarray:
+    """(H, W) bool: the pixels of the image's one shape (those far from the background colour of its border)."""
     pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     mask = np.abs(pixels - np.median(border, axis=0)).sum(axis=-1) > 60
     if not mask.any():
         raise ValueError(f"{path}: no shape found in this easy-VQA image.")
+    return mask
+
+
+def _pixel_facts(path: str) -> dict[str, str]:
+    """Colour (nearest palette entry), shape (how much of its bounding box the shape fills: rectangles about 1,
+    circles about pi/4, triangles about 1/2), size (area against `LARGE_AREA`) and position (the centroid's third of
+    the image in each direction) of the one shape, from the image's pixels."""
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    mask = shape_mask(path)
     rows, columns = np.nonzero(mask)
     shape_pixels = pixels[mask]
     distances = np.abs(shape_pixels[:, None, :] - np.array(_PALETTE)[None]).sum(axis=-1)
@@ -186,7 +197,7 @@ def _pixel_facts(path: str) -> dict[str, str]:
         position = "center" if column == "center" else column
     else:
         position = row if column == "center" else f"{row} {column}"
-    size = "large" if mask.mean() > 0.12 else "small"
+    size = "large" if mask.mean() > LARGE_AREA else "small"
     return {"color": color, "shape": shape, "size": size, "position": position}
 
 
