@@ -1,6 +1,6 @@
 """What do the easy-VQA retrieval models still get wrong? For each saved model of a `bench_derived.py` retrieval
 variant: every wrong top-1 (image->text and text->image), which attributes of the caption it gets wrong, and how close
-the query's shape lies to the line that decides those attributes (the area threshold of "small" / "large", the
+the misread image's shape lies to the line that decides those attributes (the area threshold of "small" / "large", the
 thirds of the image that decide the position). Errors that sit on those lines are the labels' ambiguity, not a
 model that does not look.
 
@@ -70,7 +70,8 @@ def distance_to_boundary(fact, attribute: str) -> float:
 
 def errors(similarity: torch.Tensor, facts) -> dict:
     """Per direction: wrong top-1s counted by the attributes that differ, and for single-attribute size and position
-    errors the query image's distance to the boundary of that attribute."""
+    errors the distance to that attribute's boundary of the image that was misread (image->text: the query image;
+    text->image: the image retrieved in place of the right one)."""
     result = {}
     for direction, scores in (("image_to_text", similarity), ("text_to_image", similarity.t())):
         differing, near = Counter(), {"size": [], "position": []}
@@ -83,7 +84,9 @@ def errors(similarity: torch.Tensor, facts) -> dict:
             wrong = tuple(name for name in ATTRIBUTES if getattr(truth, name) != getattr(found, name))
             differing[" + ".join(wrong)] += 1
             if len(wrong) == 1 and wrong[0] in near:
-                near[wrong[0]].append(distance_to_boundary(truth, wrong[0]))
+                # The image on the wrong side of the boundary: the query image whose caption was missed, or the
+                # gallery image taken for the caption's.
+                near[wrong[0]].append(distance_to_boundary(truth if direction == "image_to_text" else found, wrong[0]))
         result[direction] = {"queries": scores.shape[0], "errors": sum(differing.values()),
                              "by_attribute": dict(differing.most_common()), "boundary_distance": near}
     return result
