@@ -9,6 +9,8 @@ over several seeds.
 * control: from scratch with only the pre-trained arm's fine-tuning steps (is pre-training worth more than the
   fine-tuning steps it costs?).
 * `--ablations`: the pre-trained arm again with each objective switched off in turn (first seed only).
+* `--variant NAME OVERRIDES`: the pre-trained arm again with other pre-training options (e.g. `temperature-0.2
+  logit_scale_init_value=1.6094`), over every seed.
 
 T, the pre-training steps and the fine-tuning steps are fixed by the first seed (a 15-step probe times pre-training)
 and kept for the others, so every seed runs the same steps. Compute is wall-clock training time on this machine
@@ -50,8 +52,8 @@ def _train_results(folder: str) -> dict:
         return json.load(handle)
 
 
-def _pretrain(output_dir: str, steps: int, seed: int, switched_off: str | None = None) -> dict:
-    overrides = RECIPE_OVERRIDES + (f",{switched_off}_weight=0" if switched_off else "")
+def _pretrain(output_dir: str, steps: int, seed: int, extra_overrides: str | None = None) -> dict:
+    overrides = RECIPE_OVERRIDES + (f",{extra_overrides}" if extra_overrides else "")
     pretrain.main([*PRETRAIN_ARGUMENTS, "--config_overrides", overrides, "--max_train_steps", str(steps),
                    "--seed", str(seed), "--output_dir", output_dir])
     return _train_results(output_dir)
@@ -134,6 +136,9 @@ def main():
     parser.add_argument("--pretrain_share", type=float, default=0.5, help="share of the budget spent pre-training")
     parser.add_argument("--eval_steps", type=int, default=300, help="evaluate the fine-tuning every N steps")
     parser.add_argument("--ablations", action="store_true", help="also pre-train with each objective off in turn")
+    parser.add_argument("--variant", nargs=2, action="append", default=[], metavar=("NAME", "OVERRIDES"),
+                        help="also the pre-trained arm with these pre-training config overrides (name=value,...), "
+                             "as the arm pretrained_NAME; repeatable")
     parser.add_argument("--output_dir", default=str(ROOT / "runs" / "benchmark-pretraining"))
     parser.add_argument("--results_dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--reuse_results", action="store_true",
@@ -147,7 +152,7 @@ def main():
     if args.reuse_results and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             results = json.load(handle)
-    arms = results["arms"]
+    arms, variants = results["arms"], dict(args.variant)
 
     def arm(name: str, seed: int, run) -> dict:
         """Run one arm for one seed unless the results already hold it; record it and rewrite the results."""
@@ -158,10 +163,10 @@ def main():
             _write(results, args)
         return runs[str(seed)]
 
-    def pretrain_then_fine_tune(name: str, seed: int, switched_off: str | None = None) -> dict:
+    def pretrain_then_fine_tune(name: str, seed: int, extra_overrides: str | None = None) -> dict:
         plan = results["plan"]
         folder = out / f"seed-{seed}" / name
-        pretrained = _pretrain(str(folder), plan["pretrain_steps"], seed, switched_off)
+        pretrained = _pretrain(str(folder), plan["pretrain_steps"], seed, extra_overrides)
         result = _fine_tune(str(folder) + "-vqa", args, seed, plan["fine_tuning_steps"], str(folder))
         return {**result, "pretrain_steps": plan["pretrain_steps"], "pretrain_runtime_s": pretrained["train_runtime"],
                 **_final_losses(pretrained)}
@@ -178,10 +183,12 @@ def main():
         # The control: no pre-training, and only the fine-tuning steps the pre-trained arm had.
         arm("scratch_same_fine_tuning_steps", seed, lambda: _fine_tune(
             str(out / f"seed-{seed}" / "scratch-short"), args, seed, results["plan"]["fine_tuning_steps"]))
+        for name, overrides in variants.items():
+            arm(f"pretrained_{name}", seed, lambda: pretrain_then_fine_tune(f"pretrained-{name}", seed, overrides))
     if args.ablations:  # each objective off in turn, first seed, same steps as the full run
         for objective in OBJECTIVES:
             arm(f"without_{objective}", args.seeds[0],
-                lambda: pretrain_then_fine_tune(f"without-{objective}", args.seeds[0], objective))
+                lambda: pretrain_then_fine_tune(f"without-{objective}", args.seeds[0], f"{objective}_weight=0"))
 
 
 if __name__ == "__main__":
