@@ -1,10 +1,11 @@
 """Training throughput of each objective against VQA fine-tuning, timed in the same run on the same images.
 
 One training step (forward, backward, AdamW) of `ashnets-tiny` on 64 real easy-VQA images, for: VQA fine-tuning
-(64 questions), retrieval fine-tuning (64 captions: ITC + ITM on hard negatives) and pre-training (64 captions: ITC,
-ITM, MLM, MVM and STUA). The steps are timed in rounds, one step of each task per round, so that the machine's drift
-falls on all alike; each task's samples/s is then given as a share of VQA's. A forward hook counts the images the
-CNN sees per step (the CNN is most of a step's work; pre-training and retrieval should run it once per image).
+(64 questions), retrieval fine-tuning (64 captions: ITC + ITM on hard negatives), pre-training (64 captions: ITC,
+ITM, MLM, MVM and STUA) and pre-training without MLM (what MLM's prediction over the whole vocabulary costs). The
+steps are timed in rounds, one step of each task per round, so that the machine's drift falls on all alike; each
+task's samples/s is then given as a share of VQA's. A forward hook counts the images the CNN sees per step (the CNN
+is most of a step's work; pre-training and retrieval should run it once per image).
 
     python benchmarks/bench_training_throughput.py [--rounds 20]
 
@@ -87,6 +88,9 @@ def main(argv=None):
         "vqa": step_function(AshNetsForQuestionAnswering(config), vqa_batch, {}),
         "retrieval": step_function(AshNetsForRetrieval(config), caption_batch, {"return_loss": True}),
         "pre-training": step_function(AshNetsForPreTraining(config), caption_batch, {}),
+        # What MLM's prediction over the whole vocabulary at every text position costs.
+        "pre-training without MLM": step_function(
+            AshNetsForPreTraining(AshNetsConfig.from_dict({**config.to_dict(), "mlm_weight": 0.0})), caption_batch, {}),
     }
     times = {name: [] for name in tasks}
     for round_index in range(args.rounds + 2):  # the first two rounds warm up
