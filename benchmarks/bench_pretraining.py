@@ -126,7 +126,35 @@ def _write(results: dict, args) -> None:
     rows.append(f"Mean over seeds (worst in brackets), in %; budget {args.num_train_epochs} demo epochs; "
                 f"{results['machine']['cpu_threads']} CPU threads, {results['machine']['date']}.")
     write_results(args.results_dir, "pretraining", results, "\n".join(rows) + "\n")
+    plot(results, ROOT / "docs" / "images" / "pretraining.png")
     print("\n".join(rows))
+
+
+def plot(results: dict, path: Path) -> None:
+    """Overall and shape test accuracy against total training time (pre-training included), one line per seed:
+    equal compute is equal x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (name, runs), colour in zip(results["arms"].items(), colours):
+        for number, run in enumerate(runs.values()):
+            seconds_per_step = run["train_runtime_s"] / run["train_steps"]
+            start = run.get("pretrain_runtime_s", 0.0)
+            times = [start + point["step"] * seconds_per_step for point in run["curve"]]
+            for axis, key in zip(axes, ("eval_accuracy", "eval_accuracy_shape")):
+                axis.plot(times, [100 * point.get(key, 0.0) for point in run["curve"]], color=colour, alpha=0.8,
+                          marker=".", label=name.replace("_", " ") if number == 0 else None)
+    for axis, title in zip(axes, ("all questions", "shape questions")):
+        axis.set_title(title)
+        axis.set_xlabel("training time, pre-training included (s)")
+    axes[0].set_ylabel("easy-VQA test accuracy (%)")
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main():
