@@ -139,6 +139,12 @@ class AshNetsConfig(PreTrainedConfig):
             softmax over the answers against the soft scores normalised to sum 1 (plain cross-entropy when each
             question has one answer, as in easy-VQA, where it learns faster: README, "Does it look?").
 
+    Input checks:
+        check_input_values (`bool`, defaults to `True`): a model also checks values (token ids within the
+            vocabulary, finite pixels, labels within range; reading the tensors waits for the device) until one
+            call has passed them, and shapes and dtypes only after that. The processor and the collator check
+            every batch where data enters. `False` skips the model's value checks altogether.
+
     Pre-training (`AshNetsForPreTraining`):
         mask_token_id (`int`, defaults to 103): id of `[MASK]` (bert-base-uncased's).
         tie_word_embeddings (`bool`, defaults to `True`): the MLM decoder shares the word embedding matrix (BERT).
@@ -193,6 +199,7 @@ class AshNetsConfig(PreTrainedConfig):
     contrastive_summary: str = "pooler"
     logit_scale_init_value: float | int = 2.6592
     vqa_loss: str = "bce"
+    check_input_values: bool = True
     mask_token_id: int = 103
     tie_word_embeddings: bool = True
     mlm_probability: float | int = 0.15

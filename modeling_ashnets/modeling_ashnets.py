@@ -155,6 +155,17 @@ class AshNetsPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = False
     _supports_attention_backend = True
 
+    def _validated(self, what: str, validate):
+        """`validate(check_values)` for `what` ("inputs" or "labels"): with value checks until one call that passes
+        `what` has passed them (unless `config.check_input_values` is False), with shape and dtype checks only after
+        that, so that training never waits for the device to validate a batch."""
+        checked = self.__dict__.setdefault("_values_checked", set())
+        check_values = bool(self.config.check_input_values) and what not in checked
+        result = validate(check_values)
+        if check_values:
+            checked.add(what)
+        return result
+
     @torch.no_grad()
     def _init_weights(self, module):
         if isinstance(module, AshNetsSynapticLinear):
@@ -316,11 +327,6 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
                 f"The text has {text.shape[1]} tokens but the model takes at most {config.max_position_embeddings}: "
                 "tokenize with truncation=True and max_length (the AshNetsProcessor does)."
             )
-        if input_ids is not None and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            raise ValueError(
-                f"input_ids must lie in [0, {config.vocab_size}), got values from {int(input_ids.min())} to "
-                f"{int(input_ids.max())}: was the text tokenized with another vocabulary?"
-            )
         for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
             if tensor is not None:
                 _require_tensor(name, tensor, f"of shape {tuple(text.shape[:2])}")
@@ -330,12 +336,22 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
             raise ValueError(f"Batch sizes differ: {text.shape[0]} texts but {visual_embeds.shape[0]} visual_embeds.")
     if pixel_values is not None:
         _check_pixel_values(config.backbone_config.num_channels, pixel_values)
-        if not torch.isfinite(pixel_values).all():
-            raise ValueError("pixel_values contains NaN or infinite values.")
         if text is not None and text.shape[0] != pixel_values.shape[0]:
             raise ValueError(
                 f"Batch sizes differ: {text.shape[0]} texts but {pixel_values.shape[0]} images; pass one image per text."
             )
+
+
+def _check_values(config, input_ids=None, pixel_values=None) -> None:
+    """Token ids within the vocabulary and finite pixels. These read the tensors (on a GPU, each waits for the
+    device), so a model runs them only until one call has passed them (`AshNetsPreTrainedModel._validated`)."""
+    if input_ids is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        raise ValueError(
+            f"input_ids must lie in [0, {config.vocab_size}), got values from {int(input_ids.min())} to "
+            f"{int(input_ids.max())}: was the text tokenized with another vocabulary?"
+        )
+    if pixel_values is not None and not torch.isfinite(pixel_values).all():
+        raise ValueError("pixel_values contains NaN or infinite values: check the images and their preprocessing.")
 
 
 class AshNetsModel(AshNetsPreTrainedModel):
@@ -439,6 +455,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
             )
         _check_inputs(self.config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values,
                       visual_embeds)
+        self._validated("inputs", lambda values: values and _check_values(self.config, input_ids, pixel_values))
 
         sequence, masks = [], []
         has_text = input_ids is not None or inputs_embeds is not None
@@ -542,7 +559,9 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         if input_ids is None or pixel_values is None:
             raise ValueError("Visual question answering needs both input_ids (the question) and pixel_values.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        targets = None if labels is None else soft_answer_targets(labels, _batch_size(input_ids), self.num_labels)
+        batch_size = _batch_size(input_ids)
+        targets = None if labels is None else self._validated(
+            "labels", lambda values: soft_answer_targets(labels, batch_size, self.num_labels, values))
         outputs = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -578,9 +597,10 @@ def vqa_loss(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Te
     return (per_question * answered).sum() / answered.sum().clamp_min(1.0)
 
 
-def soft_answer_targets(labels, batch_size: int, num_labels: int) -> torch.Tensor:
+def soft_answer_targets(labels, batch_size: int, num_labels: int, check_values: bool = True) -> torch.Tensor:
     """Validate VQA labels and return soft targets (batch, num_labels): answer ids become one-hot rows.
-    Shapes, dtypes and ranges are checked before the model runs, so a bad batch costs no forward pass."""
+    Shapes and dtypes are checked before the model runs, so a bad batch costs no forward pass; ranges too when
+    `check_values` (they read the tensor)."""
     expected = (f"answer ids in [0, {num_labels}) as an integer tensor of shape ({batch_size},), or soft scores in "
                 f"[0, 1] as a float tensor of shape ({batch_size}, {num_labels})")
     if not isinstance(labels, torch.Tensor):
@@ -590,20 +610,21 @@ def soft_answer_targets(labels, batch_size: int, num_labels: int) -> torch.Tenso
     if labels.dim() == 1:
         if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
             raise _label_error(TypeError, f"of shape (batch,) must be integer answer ids, got {labels.dtype}", expected)
-        if labels.min() < 0 or labels.max() >= num_labels:
+        if check_values and labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
             raise _label_error(
                 ValueError, f"hold answer ids from {int(labels.min())} to {int(labels.max())}", expected
             )
         return nn.functional.one_hot(labels.long(), num_labels).float()
     if not labels.dtype.is_floating_point:
         raise _label_error(TypeError, f"of shape (batch, num_labels) must be float scores, got {labels.dtype}", expected)
-    if not torch.isfinite(labels).all() or labels.min() < 0 or labels.max() > 1:
+    if check_values and labels.numel() and (not torch.isfinite(labels).all() or labels.min() < 0 or labels.max() > 1):
         raise _label_error(ValueError, "hold soft scores that are not finite or lie outside [0, 1]", expected)
     return labels
 
 
-def class_labels(labels, batch_size: int, num_labels: int) -> torch.Tensor:
-    """Validate single-label classification targets: integer class ids of shape (batch,) in [0, num_labels)."""
+def class_labels(labels, batch_size: int, num_labels: int, check_values: bool = True) -> torch.Tensor:
+    """Validate single-label classification targets: integer class ids of shape (batch,) in [0, num_labels) (the
+    range only when `check_values`)."""
     expected = f"class ids in [0, {num_labels}) as an integer tensor of shape ({batch_size},), one per sample"
     if not isinstance(labels, torch.Tensor):
         raise _label_error(TypeError, f"must be a torch.Tensor, got {type(labels).__name__}", expected)
@@ -611,7 +632,7 @@ def class_labels(labels, batch_size: int, num_labels: int) -> torch.Tensor:
         raise _label_error(ValueError, f"have shape {tuple(labels.shape)}", expected)
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise _label_error(TypeError, f"must be integer class ids, got {labels.dtype}", expected)
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+    if check_values and labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
         raise _label_error(ValueError, f"hold class ids from {int(labels.min())} to {int(labels.max())}", expected)
     return labels.long()
 
@@ -689,7 +710,9 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
         if input_ids is None or pixel_values is None:
             raise ValueError("Visual entailment needs both input_ids (the hypothesis) and pixel_values (the premise).")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        targets = None if labels is None else class_labels(labels, _batch_size(input_ids), self.num_labels)
+        batch_size = _batch_size(input_ids)
+        targets = None if labels is None else self._validated(
+            "labels", lambda values: class_labels(labels, batch_size, self.num_labels, values))
         outputs = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -749,7 +772,8 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
             raise ValueError(
                 f"Batch sizes differ: input_ids {tuple(input_ids.shape)} but {pixel_values.shape[0]} image pairs."
             )
-        targets = None if labels is None else class_labels(labels, batch_size, self.num_labels)
+        targets = None if labels is None else self._validated(
+            "labels", lambda values: class_labels(labels, batch_size, self.num_labels, values))
         return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         def both(tensor):  # the text of each sample, once for each of its images
@@ -815,6 +839,8 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             raise ValueError("Retrieval scores texts against images: pass both input_ids and pixel_values.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         _check_pixel_values(self.config.backbone_config.num_channels, pixel_values)
+        _check_input_ids(input_ids)
+        self._validated("inputs", lambda values: values and _check_values(self.config, input_ids, pixel_values))
         if return_loss and input_ids.shape[0] != pixel_values.shape[0]:
             raise ValueError(
                 f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
@@ -1021,6 +1047,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                     input_ids.shape):
                 raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
                                  f"got {tuple(tensor.shape)}.")
+        self._validated("inputs", lambda values: values and _check_values(self.config, input_ids, pixel_values))
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
         texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
@@ -1114,10 +1141,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
 
 
 def _masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the masked positions (labels != -100); 0 (with a graph) when nothing was masked."""
-    if (labels != -100).any():
-        return nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())
-    return logits.sum() * 0.0
+    """Cross-entropy over the masked positions (labels != -100); 0 (with a graph) when nothing was masked. No
+    branch on the tensors' values, so no wait for the device."""
+    total = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
+    return total / (labels != -100).sum().clamp_min(1)
 
 
 def _caption_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

@@ -38,9 +38,8 @@ def gather_with_grad(tensor: torch.Tensor, grad: bool = True) -> tuple[torch.Ten
 
 def info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each row of `logits` (queries x candidates) against the uniform distribution over its
-    positive candidates (`positives`, bool, same shape; every row needs at least one)."""
-    if not positives.any(dim=1).all():
-        raise ValueError("Every query needs at least one positive candidate.")
+    positive candidates (`positives`, bool, same shape; every row needs at least one, which the callers' pairs
+    guarantee: a caption is always a positive of its own image)."""
     targets = positives.to(logits.dtype)
     return nn.functional.cross_entropy(logits, targets / targets.sum(dim=1, keepdim=True))
 

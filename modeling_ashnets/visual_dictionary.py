@@ -32,6 +32,11 @@ class AshNetsVisualDictionary(nn.Module):
         self.register_buffer("embedding_sum", torch.zeros(size, dim))
         # Entries start from tokens of the first training batch (random vectors would mostly never be chosen).
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self._known_initialized = False  # once True, the buffer is not read again (reading it waits for the device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._known_initialized = False  # the loaded dictionary may be empty
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def lookup(self, features: torch.Tensor) -> torch.Tensor:
         """Index of the nearest entry (Euclidean) of every token: (..., dim) -> (...)."""
@@ -44,7 +49,7 @@ class AshNetsVisualDictionary(nn.Module):
         straight through to `features`. In training mode the dictionary first moves towards this batch."""
         if self.training:
             self._update(features)
-        elif not bool(self.initialized):
+        elif not self._is_initialized():
             raise RuntimeError("The visual dictionary is empty: it is filled by the first training batch.")
         indices = self.lookup(features)
         entries = self.embeddings[indices].to(features.dtype)
@@ -53,7 +58,7 @@ class AshNetsVisualDictionary(nn.Module):
     @torch.no_grad()
     def _update(self, features: torch.Tensor) -> None:
         flat = features.detach().float().reshape(-1, features.shape[-1])
-        if not bool(self.initialized):
+        if not self._is_initialized():
             self._initialize(flat)
         indices = self.lookup(flat)
         counts = torch.bincount(indices, minlength=self.size).float()
@@ -65,9 +70,13 @@ class AshNetsVisualDictionary(nn.Module):
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (total + self.size * self.eps) * total
         self.embeddings.copy_(self.embedding_sum / smoothed.unsqueeze(1))
-        dead = self.cluster_size < self.dead_threshold  # the same on every process: the statistics are summed
-        if dead.any():
-            self._reseed(flat, dead)
+        # Dead entries are the same on every process (the statistics are summed). Re-seeding runs at every step and
+        # changes only the dead entries, so that no branch waits for the device to know whether any is dead.
+        self._reseed(flat, self.cluster_size < self.dead_threshold)
+
+    def _is_initialized(self) -> bool:
+        self._known_initialized = self._known_initialized or bool(self.initialized)
+        return self._known_initialized
 
     def _initialize(self, flat: torch.Tensor) -> None:
         """Entries start as random tokens of this batch."""
@@ -81,6 +90,7 @@ class AshNetsVisualDictionary(nn.Module):
         entries = flat[picks] + 1e-3 * flat.std() * torch.randn(self.size, flat.shape[1], device=flat.device)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.broadcast(entries, src=0)
-        self.embeddings[which] = entries[which]
-        self.embedding_sum[which] = entries[which]
-        self.cluster_size[which] = 1.0
+        rows = which.unsqueeze(1)
+        self.embeddings.copy_(torch.where(rows, entries, self.embeddings))
+        self.embedding_sum.copy_(torch.where(rows, entries, self.embedding_sum))
+        self.cluster_size.masked_fill_(which, 1.0)

@@ -34,8 +34,8 @@ def test_entailment_head_names_its_classes_and_checks_labels(texts_and_images):
         ([0, 1, 2, 0], TypeError, "labels must be a torch.Tensor, got list; " + expected),
         ("entailment", TypeError, "labels must be a torch.Tensor, got str; " + expected),
     ]:
-        with pytest.raises(error, match=message):
-            model(**texts_and_images, labels=labels)
+        with pytest.raises(error, match=message):  # a fresh model: values are checked until one call passed them
+            AshNetsForEntailment(tiny_config())(**texts_and_images, labels=labels)
     with pytest.raises(ValueError, match="3 classes"):
         AshNetsForEntailment(tiny_config(id2label={0: "a", 1: "b"}))
 

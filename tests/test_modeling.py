@@ -339,8 +339,30 @@ def test_question_answering_loss_and_label_errors():
         ([0, 3], TypeError, r"labels must be a torch.Tensor, got list; expected answer ids in \[0, 4\)"),
         ("yes", TypeError, "labels must be a torch.Tensor, got str"),
     ]:
-        with pytest.raises(error, match=message):
-            model(**inputs, labels=labels)
+        with pytest.raises(error, match=message):  # a fresh model: values are checked until one call passed them
+            seeded_model(config, AshNetsForQuestionAnswering)(**inputs, labels=labels)
+
+
+def test_values_are_checked_until_a_call_passes_them_and_shapes_always(config, monkeypatch):
+    """Value checks read the tensors (a device wait on a GPU), so a model runs them until a call has passed them;
+    shape checks run on every call; `check_input_values=False` skips the value checks."""
+    import modeling_ashnets.modeling_ashnets as modeling
+
+    checked = []
+    original = modeling._check_values
+    monkeypatch.setattr(modeling, "_check_values", lambda *args: checked.append(1) or original(*args))
+    model = seeded_model(config)
+    bad = {**random_inputs(), "input_ids": torch.full((3, 7), 40000)}
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 30522\)"):
+        model(**bad)
+    for _ in range(3):
+        model(**random_inputs())
+    assert len(checked) == 2  # the failed call and the first good one
+    with pytest.raises(ValueError, match="pixel_values must have 3 channels"):
+        model(**{**random_inputs(), "pixel_values": torch.randn(3, 1, 64, 64)})
+    quiet = seeded_model(tiny_config(check_input_values=False))
+    quiet(**random_inputs())
+    assert len(checked) == 2
 
 
 @pytest.mark.parametrize(
