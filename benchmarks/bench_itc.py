@@ -28,7 +28,7 @@ from results_files import stored_runs, write_variant  # noqa: E402
 
 from modeling_ashnets import AshNetsConfig, AshNetsForRetrieval, AshNetsImageProcessor  # noqa: E402
 from modeling_ashnets.data.easy_vqa import load_easy_vqa_retrieval  # noqa: E402
-from modeling_ashnets.pretraining_objectives import info_nce  # noqa: E402
+from modeling_ashnets.losses import caption_keys, info_nce, positive_pairs  # noqa: E402
 from modeling_ashnets.training import _config_overrides, default_tokenizer_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -92,8 +92,7 @@ def train(args, seed: int, train_pairs: dict, test_pairs: dict) -> dict:
         rows = distinct_image_batch(train_pairs, args.batch_size, generator)
         outputs = model(input_ids=train_pairs["input_ids"][rows], attention_mask=train_pairs["attention_mask"][rows],
                         pixel_values=train_pairs["pixels"][train_pairs["image_of"][rows]])
-        positives = AshNetsForRetrieval._positive_pairs(train_pairs["input_ids"][rows],
-                                                        train_pairs["attention_mask"][rows])
+        positives = positive_pairs(caption_keys(train_pairs["input_ids"][rows], train_pairs["attention_mask"][rows]))
         logits = outputs.logits_per_image
         loss = (info_nce(logits, positives) + info_nce(logits.t(), positives)) / 2
         if step in CHECKPOINTS or step % 25 == 0:

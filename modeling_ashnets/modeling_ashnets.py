@@ -4,6 +4,7 @@ Chen et al., "Artificial-Spiking Hierarchical Networks for Vision-Language Repre
 arXiv 2308.09455. Where the paper is silent this file follows the project's specification (README, "Model").
 """
 
+import functools
 import json
 import os
 import shutil
@@ -25,7 +26,15 @@ from .fusion_transformer import (
     AshNetsTextEmbeddings,
     AshNetsVisualEmbeddings,
 )
-from .pretraining_objectives import gather_with_grad, info_nce, mask_tokens_for_mlm, sample_hard_negatives
+from .losses import (
+    caption_keys,
+    contrastive_loss,
+    image_text_matching_loss,
+    info_nce,
+    mask_tokens_for_mlm,
+    masked_prediction_loss,
+    positive_pairs,
+)
 from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder, AshNetsSynapticLinear
 from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
 from .visual_dictionary import AshNetsVisualDictionary
@@ -857,10 +866,12 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         loss = itm_logits = None
         if return_loss:
-            positives = self._positive_pairs(input_ids, attention_mask)
-            loss, itm_logits = self._losses(
-                logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, snn_input_mode
+            keys = caption_keys(input_ids, attention_mask)
+            texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            itm_logits, itm_loss = image_text_matching_loss(
+                logits_per_image, positive_pairs(keys), fused_matcher(self, texts, cnn_features, snn_input_mode)
             )
+            loss = contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys) + itm_loss
         output = AshNetsRetrievalOutput(
             loss=loss,
             logits_per_image=logits_per_image,
@@ -896,47 +907,23 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         )
         return self.itm_head(fused.pooler_output)
 
-    @staticmethod
-    def _positive_pairs(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """(batch, batch) bool: pair (i, j) is a positive when text i and text j are the same tokens."""
-        tokens = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -1)
-        return (tokens[:, None, :] == tokens[None, :, :]).all(dim=-1)
 
-    def _losses(self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, mode):
-        itc_loss = (info_nce(logits_per_image, positives) + info_nce(logits_per_image.t(), positives)) / 2
-        itm_logits, itm_loss = image_text_matching(
-            self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features, mode
-        )
-        return itc_loss + itm_loss, itm_logits
-
-
-def image_text_matching(head, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features,
-                        snn_input_mode, image_similarity=None):
-    """ITM logits and loss on the positive pairs and, for each image, a hard negative text and, for each text, a hard
-    negative image, sampled by contrastive similarity. `head` has `ashnets` and `match_logits`; `cnn_features` are
-    the batch's (`AshNetsModel.cnn_features`), indexed here instead of running the CNN on 3x the batch."""
-    batch_size = input_ids.shape[0]
-    negative_text, image_has_negative = sample_hard_negatives(logits_per_image, positives)
-    negative_image, text_has_negative = sample_hard_negatives(logits_per_image.t(), positives)
-    rows = torch.arange(batch_size, device=input_ids.device)
-    text_index = torch.cat([rows, negative_text, rows])
-    image_index = torch.cat([rows, rows, negative_image])
-    keep = torch.cat([torch.ones_like(image_has_negative), image_has_negative, text_has_negative])
-
-    def pick(tensor):
-        return None if tensor is None else tensor[text_index]
-
-    similarity = None if image_similarity is None else image_similarity[image_index][:, image_index]
+def fused_matcher(head, texts: dict, cnn_features: tuple, snn_input_mode: str | None):
+    """The ITM loss's `match_logits(text_index, image_index, image_similarity)` for a head with `ashnets` and
+    `itm_head` (retrieval, pre-training): the fused pass over those (text, image) pairs of the batch, with the batch's CNN features
+    (`AshNetsModel.cnn_features`) indexed instead of the CNN run again on three times the batch."""
     continuous, grid = cnn_features
-    visual, *_ = head.ashnets.visual_features(
-        snn_input_mode=snn_input_mode, image_similarity=similarity, cnn_features=(continuous[image_index], grid)
-    )
-    itm_logits = head.match_logits(
-        input_ids=input_ids[text_index], attention_mask=pick(attention_mask), token_type_ids=pick(token_type_ids),
-        visual_embeds=head.ashnets.embed_visual(visual, grid),
-    )
-    itm_labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
-    return itm_logits, nn.functional.cross_entropy(itm_logits[keep], itm_labels[keep])
+
+    def match_logits(text_index, image_index, image_similarity=None):
+        visual, *_ = head.ashnets.visual_features(
+            snn_input_mode=snn_input_mode, image_similarity=image_similarity,
+            cnn_features=(continuous[image_index], grid),
+        )
+        picked = {name: None if value is None else value[text_index] for name, value in texts.items()}
+        fused = head.ashnets(**picked, visual_embeds=head.ashnets.embed_visual(visual, grid), return_dict=True)
+        return head.itm_head(fused.pooler_output)
+
+    return match_logits
 
 
 @dataclass
@@ -1015,8 +1002,6 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     def set_output_embeddings(self, new_embeddings):
         self.mlm_head.decoder = new_embeddings
 
-    match_logits = AshNetsForRetrieval.match_logits
-
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -1059,77 +1044,75 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         image_outputs = self.ashnets(visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True)
         text_outputs = self.ashnets(**texts, return_dict=True)
         image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
-        positives = AshNetsForRetrieval._positive_pairs(input_ids, attention_mask)
+        keys = caption_keys(input_ids, attention_mask)
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         # Images whose captions are alike are alike: the SNN's `similar` inputs follow ITC (paper, "ITC").
         image_similarity = logits_per_image.detach()
+        if masked_input_ids is None or mlm_labels is None:
+            if special_tokens_mask is None:
+                special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
+            masked_input_ids = mlm_labels = None  # drawn by the masked pass, and only when MLM is on
+        # MLM and MVM share one fused pass (masked caption with masked image), run at most once.
+        masked = functools.cache(lambda: self._masked_modelling(
+            texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features, image_similarity))
 
-        losses = {}
-        if config.itc_weight > 0:
-            # Negatives from every process; identical captions are positives.
-            all_images, offset = gather_with_grad(image_embeds)
-            all_texts, _ = gather_with_grad(text_embeds)
-            all_keys, _ = gather_with_grad(_caption_keys(input_ids, attention_mask), grad=False)
-            rows = slice(offset, offset + input_ids.shape[0])
-            all_positives = all_keys[:, None] == all_keys[None, :]
-            scale = self.logit_scale.exp()
-            losses["itc"] = (info_nce(scale * all_images[rows] @ all_texts.t(), all_positives[rows])
-                             + info_nce(scale * all_texts[rows] @ all_images.t(), all_positives[rows])) / 2
-        if config.itm_weight > 0:
-            _, losses["itm"] = image_text_matching(
-                self, logits_per_image, positives, input_ids, attention_mask, token_type_ids, cnn_features,
-                "similar", image_similarity,
-            )
-        mlm_logits = mvm_logits = None
-        if config.mlm_weight > 0 or config.mvm_weight > 0:
-            text_ids = input_ids
-            if config.mlm_weight > 0:
-                if masked_input_ids is None or mlm_labels is None:
-                    if special_tokens_mask is None:
-                        special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
-                    masked_input_ids, mlm_labels = mask_tokens_for_mlm(
-                        input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
-                    )
-                text_ids = masked_input_ids
-            visual, grid, _, _, _ = self.ashnets.visual_features(
-                snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features
-            )
-            if config.mvm_weight > 0:
-                visual, mvm_labels = self._mask_visual_tokens(visual)
-            fused = self.ashnets(
-                input_ids=text_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True,
-            )
-            text_length = input_ids.shape[1]
-            if config.mlm_weight > 0:
-                mlm_logits = self.mlm_head(fused.last_hidden_state[:, :text_length])
-                losses["mlm"] = _masked_prediction_loss(mlm_logits, mlm_labels)
-            if config.mvm_weight > 0:
-                mvm_logits = self.mvm_head(fused.last_hidden_state[:, text_length:])
-                losses["mvm"] = _masked_prediction_loss(mvm_logits, mvm_labels)
-        if config.stua_weight > 0:
+        def spiking_to_text():
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
             spiking = nn.functional.normalize(self.stua_projection(snn_summary), dim=-1)
-            stua_logits = self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t()
-            losses["stua"] = info_nce(stua_logits, positives)
+            return info_nce(self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t(), positive_pairs(keys))
+
+        objectives = {
+            "itc": lambda: contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys),
+            "itm": lambda: image_text_matching_loss(
+                logits_per_image, positive_pairs(keys), fused_matcher(self, texts, cnn_features, "similar"),
+                image_similarity)[1],
+            "mlm": lambda: masked()["mlm"],
+            "mvm": lambda: masked()["mvm"],
+            "stua": spiking_to_text,
+        }
+        weights = {name: getattr(config, f"{name}_weight") for name in objectives}
+        losses = {name: objective() for name, objective in objectives.items() if weights[name] > 0}
         if not losses:
             raise ValueError("Every pre-training objective is switched off (all *_weight are 0).")
-        weights = {"itc": config.itc_weight, "itm": config.itm_weight, "mlm": config.mlm_weight,
-                   "mvm": config.mvm_weight, "stua": config.stua_weight}
         output = AshNetsPreTrainingOutput(
             loss=sum(weights[name] * value for name, value in losses.items()),
-            itc_loss=losses.get("itc"),
-            itm_loss=losses.get("itm"),
-            mlm_loss=losses.get("mlm"),
-            mvm_loss=losses.get("mvm"),
-            stua_loss=losses.get("stua"),
+            **{f"{name}_loss": losses.get(name) for name in objectives},
             logits_per_image=logits_per_image,
-            mlm_logits=mlm_logits,
-            mvm_logits=mvm_logits,
+            mlm_logits=masked()["mlm_logits"] if "mlm" in losses else None,
+            mvm_logits=masked()["mvm_logits"] if "mvm" in losses else None,
             snn_firing_rates=firing_rates,
         )
         return output if return_dict else output.to_tuple()
 
+    def _masked_modelling(self, texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features,
+                          image_similarity) -> dict:
+        """One fused pass of the masked caption (if MLM is on) with the masked image (if MVM is on): their losses
+        and logits."""
+        config = self.config
+        text_ids = texts["input_ids"]
+        if config.mlm_weight > 0:
+            if masked_input_ids is None:
+                masked_input_ids, mlm_labels = mask_tokens_for_mlm(
+                    text_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
+                )
+            text_ids = masked_input_ids
+        visual, grid, _, _, _ = self.ashnets.visual_features(
+            snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features
+        )
+        if config.mvm_weight > 0:
+            visual, mvm_labels = self._mask_visual_tokens(visual)
+        fused = self.ashnets(
+            **{**texts, "input_ids": text_ids}, visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True
+        )
+        text_length = text_ids.shape[1]
+        result = {}
+        if config.mlm_weight > 0:
+            result["mlm_logits"] = self.mlm_head(fused.last_hidden_state[:, :text_length])
+            result["mlm"] = masked_prediction_loss(result["mlm_logits"], mlm_labels)
+        if config.mvm_weight > 0:
+            result["mvm_logits"] = self.mvm_head(fused.last_hidden_state[:, text_length:])
+            result["mvm"] = masked_prediction_loss(result["mvm_logits"], mvm_labels)
+        return result
 
     def _mask_visual_tokens(self, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantise the visual features with the dictionary, replace a random `mvm_probability` share of them by
@@ -1138,24 +1121,6 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         masked = torch.rand(visual.shape[:2], device=visual.device) < self.config.mvm_probability
         visual = torch.where(masked.unsqueeze(-1), self.visual_mask_embedding.to(visual.dtype), quantised)
         return visual, entries.masked_fill(~masked, -100)
-
-
-def _masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the masked positions (labels != -100); 0 (with a graph) when nothing was masked. No
-    branch on the tensors' values, so no wait for the device."""
-    total = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
-    return total / (labels != -100).sum().clamp_min(1)
-
-
-def _caption_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """One integer per caption, equal for equal token sequences whatever their padding: a polynomial hash modulo
-    2**55 (two of a batch's captions collide with odds of about batch**2 / 2**56), so that processes compare captions
-    by exchanging one number each."""
-    real = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-    key = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
-    for position in range(input_ids.shape[1]):
-        key = torch.where(real[:, position], (key * 31 + input_ids[:, position]) % 2**55, key)
-    return key
 
 
 def _default_special_tokens_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

@@ -10,6 +10,7 @@ from modeling_ashnets import (
     AshNetsForImagesAndTextClassification,
     AshNetsForRetrieval,
 )
+from modeling_ashnets.losses import caption_keys, positive_pairs
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_retrieval_head_similarities_and_losses(processor, easy_vqa_samples):
     outputs.loss.backward()
     assert model.itm_head.weight.grad.abs().sum() > 0 and model.logit_scale.grad is not None
     # Identical captions (0 and 2) are positives of each other: never sampled as hard negatives.
-    positives = model._positive_pairs(inputs["input_ids"], inputs["attention_mask"])
+    positives = positive_pairs(caption_keys(inputs["input_ids"], inputs["attention_mask"]))
     assert positives[0, 2] and positives[2, 0] and not positives[0, 1]
     # Any numbers of texts and images without a loss; a loss needs pairs.
     one_image = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],

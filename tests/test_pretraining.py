@@ -5,7 +5,7 @@ import torch
 
 from conftest import tiny_config
 from modeling_ashnets import AshNetsForPreTraining, AshNetsForRetrieval
-from modeling_ashnets.pretraining_objectives import mask_tokens_for_mlm
+from modeling_ashnets.losses import mask_tokens_for_mlm
 
 
 @pytest.fixture

@@ -1,0 +1,154 @@
+"""Every training objective of ASH-Nets in one place (README "Model"; docs/model.md section 3): image-text contrast
+(ITC), image-text matching on hard negatives (ITM), masked language and visual modelling (MLM, MVM) and the
+spiking-to-text alignment (STUA).
+
+Why one module: pre-training and retrieval fine-tuning share the contrastive and matching losses. Written once,
+both gather their negatives from every process and treat captions with the same tokens as positives of each other
+by one rule. The heads compute features and hand them over; nothing here runs a model, and nothing here branches on
+a tensor's values (on a GPU such a branch waits for the device).
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+__all__ = [
+    "caption_keys",
+    "contrastive_loss",
+    "gather_with_grad",
+    "image_text_matching_loss",
+    "info_nce",
+    "mask_tokens_for_mlm",
+    "masked_prediction_loss",
+    "positive_pairs",
+    "sample_hard_negatives",
+]
+
+
+def gather_with_grad(tensor: torch.Tensor, grad: bool = True) -> tuple[torch.Tensor, int]:
+    """All processes' `tensor`s concatenated along dim 0, with gradients flowing back to each process's own part
+    (contrastive losses need the negatives of every process; `grad=False` for labels), and where this process's rows
+    start. Processes may hold different numbers of rows (a batch that lost bad samples). A no-op outside
+    torch.distributed."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor, 0
+    world_size = torch.distributed.get_world_size()
+    if world_size == 1:
+        return tensor, 0
+    sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size)]
+    torch.distributed.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
+    sizes = [int(size) for size in sizes]
+    padded = nn.functional.pad(tensor, (0, 0) * (tensor.dim() - 1) + (0, max(sizes) - tensor.shape[0]))
+    if grad:
+        from torch.distributed.nn.functional import all_gather
+
+        parts = all_gather(padded)
+    else:
+        parts = [torch.empty_like(padded) for _ in range(world_size)]
+        torch.distributed.all_gather(parts, padded)
+    rank = torch.distributed.get_rank()
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)], dim=0), sum(sizes[:rank])
+
+
+def info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each row of `logits` (queries x candidates) against the uniform distribution over its
+    positive candidates (`positives`, bool, same shape; every row needs at least one, which the callers' pairs
+    guarantee: a caption is always a positive of its own image)."""
+    targets = positives.to(logits.dtype)
+    return nn.functional.cross_entropy(logits, targets / targets.sum(dim=1, keepdim=True))
+
+
+def caption_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """One integer per caption, equal for equal token sequences whatever their padding: a polynomial hash modulo
+    2**55 (two of a batch's captions collide with odds of about batch**2 / 2**56), so that processes compare captions
+    by exchanging one number each."""
+    real = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    key = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+    for position in range(input_ids.shape[1]):
+        key = torch.where(real[:, position], (key * 31 + input_ids[:, position]) % 2**55, key)
+    return key
+
+
+def positive_pairs(keys: torch.Tensor) -> torch.Tensor:
+    """(batch, batch) bool: pair (i, j) is a positive when caption i and caption j are the same (`caption_keys`)."""
+    return keys[:, None] == keys[None, :]
+
+
+def contrastive_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: torch.Tensor,
+                     keys: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of matched pairs (image i, caption i), as CLIP's: normalised embeddings, scaled by
+    `logit_scale` (already exponentiated), negatives from every process (gathered with gradient), and captions with
+    the same `keys` positives of each other (a repeated caption is not a wrong answer)."""
+    all_images, offset = gather_with_grad(image_embeds)
+    all_texts, _ = gather_with_grad(text_embeds)
+    all_keys, _ = gather_with_grad(keys, grad=False)
+    rows = slice(offset, offset + image_embeds.shape[0])
+    positives = positive_pairs(all_keys)[rows]
+    return (info_nce(logit_scale * all_images[rows] @ all_texts.t(), positives)
+            + info_nce(logit_scale * all_texts[rows] @ all_images.t(), positives)) / 2
+
+
+def image_text_matching_loss(
+    logits_per_image: torch.Tensor,
+    positives: torch.Tensor,
+    match_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
+    image_similarity: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ITM logits and loss on the positive pairs and, for each image, a hard negative text and, for each text, a hard
+    negative image, sampled by contrastive similarity (`logits_per_image`, this process's batch). `match_logits(
+    text_index, image_index, image_similarity)` scores the pairs (text_index[k], image_index[k]) of the batch (the
+    head runs its fused pass there); `image_similarity`, when given, is indexed alike for the SNN's `similar`
+    inputs."""
+    batch_size = logits_per_image.shape[0]
+    negative_text, image_has_negative = sample_hard_negatives(logits_per_image, positives)
+    negative_image, text_has_negative = sample_hard_negatives(logits_per_image.t(), positives)
+    rows = torch.arange(batch_size, device=logits_per_image.device)
+    text_index = torch.cat([rows, negative_text, rows])
+    image_index = torch.cat([rows, rows, negative_image])
+    keep = torch.cat([torch.ones_like(image_has_negative), image_has_negative, text_has_negative])
+    similarity = None if image_similarity is None else image_similarity[image_index][:, image_index]
+    itm_logits = match_logits(text_index, image_index, similarity)
+    labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
+    # Pairs without a negative (every caption of the batch alike) count zero; the mean is over the others.
+    losses = nn.functional.cross_entropy(itm_logits, labels, reduction="none")
+    return itm_logits, (losses * keep).sum() / keep.sum().clamp_min(1)
+
+
+def masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """MLM's and MVM's loss: cross-entropy over the masked positions (labels != -100); 0 (with a graph) when nothing
+    was masked."""
+    total = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
+    return total / (labels != -100).sum().clamp_min(1)
+
+
+def sample_hard_negatives(logits: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row, one negative candidate sampled in proportion to its softmaxed similarity among the rows'
+    non-positive candidates; also whether the row had any negative at all."""
+    with torch.no_grad():
+        weights = (logits.float().softmax(dim=1) + 1e-12).masked_fill(positives, 0)
+        has_negative = ~positives.all(dim=1)
+        weights = weights.masked_fill(~has_negative.unsqueeze(1), 1.0)  # any index; the caller drops these rows
+        return torch.multinomial(weights, 1).squeeze(1), has_negative
+
+
+def mask_tokens_for_mlm(
+    input_ids: torch.Tensor,
+    special_tokens_mask: torch.Tensor,
+    vocab_size: int,
+    mask_token_id: int,
+    probability: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: each non-special token is chosen with `probability`; chosen tokens become `[MASK]` (80 %), a
+    random token (10 %) or stay (10 %). Returns (masked ids, labels with -100 where nothing is predicted)."""
+    chosen = torch.rand(input_ids.shape, generator=generator, device=input_ids.device) < probability
+    chosen &= ~special_tokens_mask.bool()
+    labels = input_ids.masked_fill(~chosen, -100)
+    draw = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
+    masked = input_ids.masked_fill(chosen & (draw < 0.8), mask_token_id)
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=input_ids.device)
+    replace = chosen & (draw >= 0.8) & (draw < 0.9)
+    masked = torch.where(replace, random_ids, masked)
+    return masked, labels
