@@ -100,12 +100,22 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def _config_overrides(args) -> dict:
+    """The config values the command line sets: `--image_size`, `--snn_time_steps`, and `--config_overrides`
+    ("name=value,name=value", read as transformers' `PretrainedConfig.update_from_string` reads it: each value as the
+    type of the option's default; booleans as true / false)."""
     overrides = {name: getattr(args, name) for name in ("image_size", "snn_time_steps") if getattr(args, name) is not None}
-    for item in filter(None, (args.config_overrides or "").split(",")):
-        name, separator, value = item.partition("=")
-        if not separator or not hasattr(AshNetsConfig, name.strip()):
-            raise ValueError(f"--config_overrides: {item!r} is not 'name=value' with a name of AshNetsConfig.")
-        overrides[name.strip()] = json.loads(value) if value.strip()[:1] in "0123456789-[{tf" else value.strip()
+    if args.config_overrides:
+        parsed = AshNetsConfig()  # its defaults give each option's type
+        try:
+            parsed.update_from_string(args.config_overrides)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"--config_overrides {args.config_overrides!r}: {error}. Give name=value pairs of AshNetsConfig "
+                "options separated by commas, e.g. 'hidden_dropout_prob=0,vqa_loss=softmax,use_snn=false'."
+            ) from error
+        for item in args.config_overrides.split(","):
+            name = item.partition("=")[0]
+            overrides[name] = getattr(parsed, name)
     return overrides
 
 

@@ -168,3 +168,22 @@ def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_p
     assert trained["train_steps"] == 3 and trained["train_skipped_samples"] >= 2
     assert metrics["eval_samples"] == 4 and metrics["eval_skipped_samples"] == 4
     assert metrics["eval_accuracy_other"] == metrics["eval_accuracy"]
+
+
+def test_config_overrides_read_each_value_as_the_type_of_its_option():
+    """As transformers' `update_from_string`: strings stay strings (`hidden_act=tanh` is not JSON), numbers and
+    booleans take the type of the option's default; a wrong name or value says how to write the option."""
+    from argparse import Namespace
+
+    from modeling_ashnets.training import _config_overrides
+
+    def parse(text):
+        return _config_overrides(Namespace(image_size=None, snn_time_steps=7, config_overrides=text))
+
+    assert parse("hidden_act=tanh,use_snn=false,hidden_dropout_prob=0,visual_dictionary_size=64") == {
+        "snn_time_steps": 7, "hidden_act": "tanh", "use_snn": False, "hidden_dropout_prob": 0.0,
+        "visual_dictionary_size": 64}
+    for text, problem in [("no_such_option=1", "no_such_option isn't in the original config"),
+                          ("use_snn=maybe", "can't derive true or false"), ("vqa_loss", "length 1")]:
+        with pytest.raises(ValueError, match=f"--config_overrides '{text}': .*{problem}.* name=value pairs"):
+            parse(text)
