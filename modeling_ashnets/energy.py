@@ -27,14 +27,21 @@ __all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "estimate_energy"]
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
 
-# Components, by module-name prefix (within AshNetsModel); the first match wins.
-_COMPONENTS = (
-    ("visual_encoder.", "cnn"),
-    ("snn.", "snn"),
-    ("summary_ratio.", "summary_ratio"),
-    ("encoder.", "fusion"),
-    ("pooler.", "fusion"),
-)
+def _components(base: nn.Module) -> dict[nn.Module, str]:
+    """Every module of an AshNetsModel inside one of the counted components, mapped to it (by the modules
+    themselves, not their names: a renamed attribute fails loudly here instead of being counted as `head`)."""
+    parts = {"cnn": [base.visual_encoder], "snn": [base.snn], "summary_ratio": [base.summary_ratio],
+             "fusion": [base.encoder, base.pooler]}
+    return {module: component for component, parents in parts.items() for parent in parents
+            if parent is not None for module in parent.modules()}
+
+
+def _spike_fed(base: nn.Module) -> set[nn.Module]:
+    """The layers whose inputs are spikes (or spike rates): every spiking block's but the first's, which reads the
+    CNN's continuous features, and the summary ratio's projection of the rates."""
+    if base.snn is None:
+        return set()
+    return {block.linear for block in base.snn.blocks[1:]} | {base.summary_ratio.spike_projection}
 
 
 @dataclass
@@ -62,13 +69,6 @@ class EnergyReport:
         return {**asdict(self), "total_pj": self.total_pj, "visual_semantic_branch_pj": self.visual_semantic_branch_pj}
 
 
-def _component(name: str) -> str:
-    for prefix, component in _COMPONENTS:
-        if name.startswith(prefix):
-            return component
-    return "head"
-
-
 @torch.no_grad()
 def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ) -> EnergyReport:
     """Run `model` (an AshNetsModel or any head) on `inputs` once in eval mode and count its operations per sample.
@@ -77,29 +77,23 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
     config = base.config
     spiking = config.snn_neuron == "lif" and config.use_snn
     time_steps = config.snn_time_steps
-    spike_fed = {f"snn.blocks.{i}.linear" for i in range(1, config.snn_num_layers)} | {"summary_ratio.spike_projection"}
+    components, spike_fed = _components(base), _spike_fed(base)
+    rate_fed = None if base.summary_ratio is None else base.summary_ratio.spike_projection
     macs, sops = defaultdict(float), defaultdict(float)
-    prefix = "ashnets." if base is not model else ""
 
-    def count(name: str):
-        local = name[len(prefix):] if name.startswith(prefix) else name
-        component = _component(local) if (not prefix or name.startswith(prefix)) else "head"
+    def hook(module, args, output):
+        component, inputs_ = components.get(module, "head"), args[0]
+        if isinstance(module, nn.Conv2d):
+            kernel = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            macs[component] += output.numel() * kernel
+        elif spiking and module in spike_fed:
+            # Every spike reaching the layer triggers one accumulate per output neuron; a rate k/T is k spikes.
+            spikes = inputs_.sum() * (time_steps if module is rate_fed else 1)
+            sops[component] += float(spikes) * module.out_features
+        else:
+            macs[component] += inputs_.numel() * module.out_features  # (vectors x in) x out
 
-        def hook(module, args, output):
-            inputs_ = args[0]
-            if isinstance(module, nn.Conv2d):
-                kernel = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
-                macs[component] += output.numel() * kernel
-            elif spiking and local in spike_fed:
-                # Every spike reaching the layer triggers one accumulate per output neuron; a rate k/T is k spikes.
-                spikes = inputs_.sum() * (time_steps if local == "summary_ratio.spike_projection" else 1)
-                sops[component] += float(spikes) * module.out_features
-            else:
-                macs[component] += inputs_.numel() * module.out_features  # (vectors x in) x out
-
-        return hook
-
-    handles = [module.register_forward_hook(count(name)) for name, module in model.named_modules()
+    handles = [module.register_forward_hook(hook) for module in model.modules()
                if isinstance(module, (nn.Linear, nn.Conv2d))]
     lengths, spikes = [], []
     handles += [layer.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1]))
