@@ -155,7 +155,7 @@ class AshNetsPreTrainedModel(PreTrainedModel):
     config: AshNetsConfig
     config_class = AshNetsConfig
     base_model_prefix = "ashnets"
-    main_input_name = "pixel_values"
+    main_input_name = "input_ids"  # the first argument of every forward
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["AshNetsLayer", "AshNetsSpikingBlock", "AshNetsVisualConcreteEncoder"]
@@ -1116,7 +1116,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
 
     def _mask_visual_tokens(self, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Quantise the visual features with the dictionary, replace a random `mvm_probability` share of them by
-        the mask embedding; returns (masked features, labels: the entry index where masked, -100 elsewhere)."""
+        the mask embedding; returns (masked features, labels: the entry index where masked, -100 elsewhere). A
+        fresh model in eval mode has no dictionary yet (the first training batch fills it): nothing is masked."""
+        if not self.training and not self.visual_dictionary._is_initialized():
+            return visual, torch.full(visual.shape[:2], -100, dtype=torch.long, device=visual.device)
         quantised, entries = self.visual_dictionary(visual)
         masked = torch.rand(visual.shape[:2], device=visual.device) < self.config.mvm_probability
         visual = torch.where(masked.unsqueeze(-1), self.visual_mask_embedding.to(visual.dtype), quantised)

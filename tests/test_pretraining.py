@@ -140,3 +140,13 @@ def test_save_and_load_keep_the_tied_decoder_the_dictionary_and_the_outputs(tmp_
         actual = loaded(**captioned_batch)
     for name in ("loss", "itc_loss", "itm_loss", "mlm_loss", "mvm_loss", "stua_loss"):
         assert torch.allclose(getattr(expected, name), getattr(actual, name), atol=1e-5), name
+
+
+def test_a_fresh_model_runs_in_eval_mode(captioned_batch):
+    """The visual dictionary is filled by the first training batch; before that, eval masks no visual tokens."""
+    torch.manual_seed(0)
+    model = AshNetsForPreTraining(tiny_config()).eval()
+    with torch.no_grad():
+        outputs = model(**captioned_batch)
+    assert torch.isfinite(outputs.loss) and outputs.mvm_loss == 0
+    assert not bool(model.visual_dictionary.initialized)
