@@ -392,13 +392,15 @@ class AshNetsModel(AshNetsPreTrainedModel):
 
     def encode_image(
         self,
-        pixel_values: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
+        cnn_features: tuple[torch.Tensor, tuple[int, int]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-        """pixels -> visual token embeddings (B, N, hidden), firing rates, SNN summary and spikes."""
+        """pixels (or `cnn_features` computed beforehand) -> visual token embeddings (B, N, hidden), firing rates,
+        SNN summary and spikes."""
         visual, grid, firing_rates, snn_summary, spikes = self.visual_features(
-            pixel_values, snn_input_mode, image_similarity
+            pixel_values, snn_input_mode, image_similarity, cnn_features
         )
         return self.embed_visual(visual, grid), firing_rates, snn_summary, spikes
 
@@ -855,10 +857,8 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
                 f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
             )
         cnn_features = self.ashnets.cnn_features(pixel_values)  # once: the ITM passes reuse it
-        visual, grid, firing_rates, _, _ = self.ashnets.visual_features(
-            snn_input_mode=snn_input_mode, cnn_features=cnn_features
-        )
-        image_outputs = self.ashnets(visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True)
+        visual, firing_rates, _, _ = self.ashnets.encode_image(snn_input_mode=snn_input_mode, cnn_features=cnn_features)
+        image_outputs = self.ashnets(visual_embeds=visual, return_dict=True)
         text_outputs = self.ashnets(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
         )
@@ -886,21 +886,18 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
     def match_logits(
         self,
         input_ids: torch.Tensor,
-        pixel_values: torch.Tensor | None = None,
+        pixel_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
-        visual_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking.
-        `visual_embeds` (the model's `embed_visual`) stand in for `pixel_values` when they are already computed."""
+        """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking."""
         fused = self.ashnets(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             pixel_values=pixel_values,
-            visual_embeds=visual_embeds,
             snn_input_mode=snn_input_mode,
             image_similarity=image_similarity,
             return_dict=True,
@@ -910,18 +907,18 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
 
 def fused_matcher(head, texts: dict, cnn_features: tuple, snn_input_mode: str | None):
     """The ITM loss's `match_logits(text_index, image_index, image_similarity)` for a head with `ashnets` and
-    `itm_head` (retrieval, pre-training): the fused pass over those (text, image) pairs of the batch, with the batch's CNN features
-    (`AshNetsModel.cnn_features`) indexed instead of the CNN run again on three times the batch."""
+    `itm_head` (retrieval, pre-training): the fused pass over those (text, image) pairs of the batch, with the
+    batch's CNN features (`AshNetsModel.cnn_features`) indexed instead of the CNN run again on three times the
+    batch."""
     continuous, grid = cnn_features
 
     def match_logits(text_index, image_index, image_similarity=None):
-        visual, *_ = head.ashnets.visual_features(
+        visual, *_ = head.ashnets.encode_image(
             snn_input_mode=snn_input_mode, image_similarity=image_similarity,
             cnn_features=(continuous[image_index], grid),
         )
         picked = {name: None if value is None else value[text_index] for name, value in texts.items()}
-        fused = head.ashnets(**picked, visual_embeds=head.ashnets.embed_visual(visual, grid), return_dict=True)
-        return head.itm_head(fused.pooler_output)
+        return head.itm_head(head.ashnets(**picked, visual_embeds=visual, return_dict=True).pooler_output)
 
     return match_logits
 
@@ -1038,20 +1035,17 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         # The CNN runs once; the image-only, ITM and MLM/MVM passes share its features (their SNN inputs differ).
         cnn_features = self.ashnets.cnn_features(pixel_values)
-        visual, grid, firing_rates, snn_summary, _ = self.ashnets.visual_features(
+        visual, firing_rates, snn_summary, _ = self.ashnets.encode_image(
             snn_input_mode="repeat", cnn_features=cnn_features
         )
-        image_outputs = self.ashnets(visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True)
+        image_outputs = self.ashnets(visual_embeds=visual, return_dict=True)
         text_outputs = self.ashnets(**texts, return_dict=True)
         image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
         keys = caption_keys(input_ids, attention_mask)
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         # Images whose captions are alike are alike: the SNN's `similar` inputs follow ITC (paper, "ITC").
         image_similarity = logits_per_image.detach()
-        if masked_input_ids is None or mlm_labels is None:
-            if special_tokens_mask is None:
-                special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
-            masked_input_ids = mlm_labels = None  # drawn by the masked pass, and only when MLM is on
+        positives = positive_pairs(keys)
         # MLM and MVM share one fused pass (masked caption with masked image), run at most once.
         masked = functools.cache(lambda: self._masked_modelling(
             texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features, image_similarity))
@@ -1059,12 +1053,12 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         def spiking_to_text():
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
             spiking = nn.functional.normalize(self.stua_projection(snn_summary), dim=-1)
-            return info_nce(self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t(), positive_pairs(keys))
+            return info_nce(self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t(), positives)
 
         objectives = {
             "itc": lambda: contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys),
             "itm": lambda: image_text_matching_loss(
-                logits_per_image, positive_pairs(keys), fused_matcher(self, texts, cnn_features, "similar"),
+                logits_per_image, positives, fused_matcher(self, texts, cnn_features, "similar"),
                 image_similarity)[1],
             "mlm": lambda: masked()["mlm"],
             "mvm": lambda: masked()["mvm"],
@@ -1087,11 +1081,14 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     def _masked_modelling(self, texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features,
                           image_similarity) -> dict:
         """One fused pass of the masked caption (if MLM is on) with the masked image (if MVM is on): their losses
-        and logits."""
+        and logits. The caption is BERT-masked here unless the caller gave both `masked_input_ids` and
+        `mlm_labels`."""
         config = self.config
         text_ids = texts["input_ids"]
         if config.mlm_weight > 0:
-            if masked_input_ids is None:
+            if masked_input_ids is None or mlm_labels is None:
+                if special_tokens_mask is None:
+                    special_tokens_mask = _default_special_tokens_mask(text_ids, texts["attention_mask"])
                 masked_input_ids, mlm_labels = mask_tokens_for_mlm(
                     text_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
                 )
