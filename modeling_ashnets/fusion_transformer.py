@@ -118,16 +118,17 @@ class AshNetsAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
+        **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
         head_shape = (*input_shape, -1, self.head_dim)
         query = self.q_proj(hidden_states).view(head_shape).transpose(1, 2)
         key = self.k_proj(hidden_states).view(head_shape).transpose(1, 2)
         value = self.v_proj(hidden_states).view(head_shape).transpose(1, 2)
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
+        # Only eager attention computes the weights: a call that asks for them runs eager (the model warned).
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention_interface(
             self,
             query,
@@ -155,9 +156,10 @@ class AshNetsLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
+        **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, weights = self.self_attn(hidden_states, attention_mask, **kwargs)
+        attended, weights = self.self_attn(hidden_states, attention_mask, output_attentions, **kwargs)
         hidden_states = self.attn_layer_norm(hidden_states + self.dropout(attended))
         mlp_output = self.fc2(self.activation(self.fc1(hidden_states)))
         hidden_states = self.mlp_layer_norm(hidden_states + self.dropout(mlp_output))
@@ -165,6 +167,10 @@ class AshNetsLayer(GradientCheckpointingLayer):
 
 
 class AshNetsEncoder(nn.Module):
+    """The layers, collecting hidden states and attention weights by hand rather than by transformers' output
+    hooks: the heads run the encoder several times per forward (NLVR2 twice, pre-training up to four times) and
+    each pass's states must stay its own."""
+
     def __init__(self, config: AshNetsConfig):
         super().__init__()
         self.layers = nn.ModuleList([AshNetsLayer(config) for _ in range(config.num_hidden_layers)])
@@ -179,7 +185,7 @@ class AshNetsEncoder(nn.Module):
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states, weights = layer(hidden_states, attention_mask)
+            hidden_states, weights = layer(hidden_states, attention_mask, output_attentions)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
             if output_attentions:

@@ -4,6 +4,7 @@ Chen et al., "Artificial-Spiking Hierarchical Networks for Vision-Language Repre
 arXiv 2308.09455. Where the paper is silent this file follows the project's specification (README, "Model").
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +18,8 @@ from torch import nn
 from transformers import PreTrainedModel, initialization as init
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.utils import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import ModelOutput, can_return_tuple, logging
 
 from .configuration_ashnets import PROCESSOR_CODE_FILES, AshNetsConfig
 from .fusion_transformer import (
@@ -40,6 +42,8 @@ from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
 from .visual_dictionary import AshNetsVisualDictionary
 
 
+logger = logging.get_logger(__name__)
+
 __all__ = [
     "AshNetsPreTrainedModel",
     "AshNetsModel",
@@ -58,6 +62,8 @@ __all__ = [
 ]
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
+# Checkpoints of the fused heads written before they dropped the contrastive layers they never used.
+_UNUSED_CONTRASTIVE_KEYS = [r"ashnets\.(text_projection|visual_projection|contrastive_norm)\."]
 ENTAILMENT_LABELS = ("entailment", "neutral", "contradiction")  # SNLI-VE's classes, in its label order
 NLVR2_LABELS = ("False", "True")
 
@@ -123,6 +129,8 @@ class AshNetsRetrievalOutput(ModelOutput):
     text_embeds (`(num_texts, projection_dim)`), image_embeds (`(num_images, projection_dim)`): L2-normalised.
     itm_logits (`(3 * batch, 2)`): matching logits of the positive pairs, then the hard negatives (with the loss).
     snn_firing_rates (`(num_images, snn_num_layers)`): firing rates of the image pass.
+    text_model_output, vision_model_output: the text-only and image-only passes (their hidden states and
+        attentions when asked), as CLIP's output holds its two towers'.
     """
 
     loss: torch.Tensor | None = None
@@ -132,6 +140,11 @@ class AshNetsRetrievalOutput(ModelOutput):
     image_embeds: torch.Tensor | None = None
     itm_logits: torch.Tensor | None = None
     snn_firing_rates: torch.Tensor | None = None
+    text_model_output: AshNetsModelOutput | None = None
+    vision_model_output: AshNetsModelOutput | None = None
+
+    def to_tuple(self) -> tuple:
+        return tuple(value.to_tuple() if isinstance(value, ModelOutput) else value for value in super().to_tuple())
 
 
 class AshNetsSummaryRatio(nn.Module):
@@ -364,9 +377,12 @@ def _check_values(config, input_ids=None, pixel_values=None) -> None:
 
 
 class AshNetsModel(AshNetsPreTrainedModel):
-    """The ASH-Nets encoder. Joint (text + image), text-only and image-only passes are all allowed."""
+    """The ASH-Nets encoder. Joint (text + image), text-only and image-only passes are all allowed.
 
-    def __init__(self, config: AshNetsConfig):
+    `add_projection_layers=False` leaves out the contrastive projections (text/image embeddings): the fused task
+    heads never use them, and parameters without gradients would make DDP need `find_unused_parameters`."""
+
+    def __init__(self, config: AshNetsConfig, add_projection_layers: bool = True):
         super().__init__(config)
         self.text_embeddings = AshNetsTextEmbeddings(config)
         self.visual_encoder = AshNetsVisualConcreteEncoder(config)
@@ -379,9 +395,11 @@ class AshNetsModel(AshNetsPreTrainedModel):
         self.pooler = AshNetsPooler(config)
         # CLIP-style: the projections read a LayerNormed summary instead of the tanh pooler's output.
         self.contrastive_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-                                 if config.contrastive_summary == "layer_norm" else None)
-        self.text_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
-        self.visual_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
+                                 if config.contrastive_summary == "layer_norm" and add_projection_layers else None)
+        self.text_projection = self.visual_projection = None
+        if add_projection_layers:
+            self.text_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
+            self.visual_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
         self.post_init()
 
     def get_input_embeddings(self):
@@ -460,9 +478,10 @@ class AshNetsModel(AshNetsPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if output_attentions and self.config._attn_implementation not in (None, "eager"):
-            raise ValueError(
-                f"output_attentions needs eager attention, but the model uses {self.config._attn_implementation!r}: "
-                "call model.set_attn_implementation('eager') first."
+            logger.warning_once(
+                f"output_attentions=True needs eager attention; the model uses {self.config._attn_implementation!r}, "
+                "so calls that ask for attention weights run eager attention (slower). Load the model with "
+                "attn_implementation='eager' to silence this."
             )
         _check_inputs(self.config, input_ids, attention_mask, token_type_ids, inputs_embeds, pixel_values,
                       visual_embeds)
@@ -490,7 +509,10 @@ class AshNetsModel(AshNetsPreTrainedModel):
 
         hidden_states = torch.cat(sequence, dim=1)
         mask = torch.cat([m.to(hidden_states.dtype) for m in masks], dim=1)
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=mask)
+        if output_attentions:  # the eager fallback's additive mask, whatever the configured implementation
+            mask = (1.0 - mask[:, None, None, :]) * torch.finfo(hidden_states.dtype).min
+        else:
+            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=mask)
         last_hidden_state, all_hidden_states, all_attentions = self.encoder(
             hidden_states, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
         )
@@ -498,9 +520,9 @@ class AshNetsModel(AshNetsPreTrainedModel):
         pooled = self.pooler(summary)
         text_embeds = image_embeds = None
         contrastive = self._contrastive_input(pooled, summary)
-        if has_text and not num_visual_tokens:
+        if has_text and not num_visual_tokens and self.text_projection is not None:
             text_embeds = nn.functional.normalize(self.text_projection(contrastive), dim=-1)
-        if num_visual_tokens and not has_text:
+        if num_visual_tokens and not has_text and self.visual_projection is not None:
             image_embeds = nn.functional.normalize(self.visual_projection(contrastive), dim=-1)
 
         output = AshNetsModelOutput(
@@ -522,17 +544,31 @@ class AshNetsModel(AshNetsPreTrainedModel):
         visual tokens' mean) LayerNormed (`config.contrastive_summary`)."""
         return pooled if self.contrastive_norm is None else self.contrastive_norm(summary)
 
-    def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """Projected (not normalised) text-only `[CLS]` features, as CLIP's `get_text_features`."""
+    @can_return_tuple
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """A text-only pass whose `pooler_output` is the projected (not normalised) text embedding, as CLIP's
+        `get_text_features` in transformers 5 (`output_hidden_states` / `output_attentions` pass on)."""
         outputs = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                       return_dict=True)
-        return self.text_projection(self._contrastive_input(outputs.pooler_output, outputs.last_hidden_state[:, 0]))
+                       **kwargs, return_dict=True)
+        projected = self.text_projection(self._contrastive_input(outputs.pooler_output, outputs.last_hidden_state[:, 0]))
+        return BaseModelOutputWithPooling(last_hidden_state=outputs.last_hidden_state, pooler_output=projected,
+                                          hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
-    def get_image_features(self, pixel_values) -> torch.Tensor:
-        """Projected (not normalised) image-only features, as CLIP's `get_image_features`."""
-        outputs = self(pixel_values=pixel_values, return_dict=True)
-        return self.visual_projection(self._contrastive_input(outputs.pooler_output,
-                                                              outputs.last_hidden_state.mean(dim=1)))
+    @can_return_tuple
+    def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling | tuple:
+        """An image-only pass whose `pooler_output` is the projected (not normalised) image embedding, as CLIP's
+        `get_image_features` in transformers 5."""
+        outputs = self(pixel_values=pixel_values, **kwargs, return_dict=True)
+        projected = self.visual_projection(self._contrastive_input(outputs.pooler_output,
+                                                                   outputs.last_hidden_state.mean(dim=1)))
+        return BaseModelOutputWithPooling(last_hidden_state=outputs.last_hidden_state, pooler_output=projected,
+                                          hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
 class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
@@ -543,10 +579,12 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         "visual-question-answering", "AshNetsVisualQuestionAnsweringPipeline", "AutoModelForVisualQuestionAnswering"
     )
 
+    _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
+
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config)
+        self.ashnets = AshNetsModel(config, add_projection_layers=False)
         self.vqa_classifier = classifier_head(config, config.hidden_size)
         self.post_init()
 
@@ -695,11 +733,13 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
 
     class_names = ENTAILMENT_LABELS
 
+    _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
+
     def __init__(self, config: AshNetsConfig):
         _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config)
+        self.ashnets = AshNetsModel(config, add_projection_layers=False)
         self.classifier = classifier_head(config, config.hidden_size)
         self.post_init()
 
@@ -749,11 +789,13 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
     num_images = 2
     class_names = NLVR2_LABELS
 
+    _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
+
     def __init__(self, config: AshNetsConfig):
         _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config)
+        self.ashnets = AshNetsModel(config, add_projection_layers=False)
         self.classifier = classifier_head(config, config.hidden_size * self.num_images)
         self.post_init()
 
@@ -773,7 +815,10 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         pixel_values (`(batch, 2, channels, height, width)`): the left and right image of each sample (the
             AshNetsProcessor gives this shape for `images=[[left, right], ...]`).
         labels (`(batch,)` int): 1 when the statement is true of the pair, 0 when false.
-        hidden_states / attentions: those of the fused passes, the left images' samples first, then the right's.
+        hidden_states (each `(batch, 2 * sequence, hidden)`): per sample, the fused pass with its left image, then
+            the one with its right image, concatenated along the sequence.
+        attentions (each `(batch, heads, 2 * sequence, sequence)`): per sample, the left pass's query rows, then
+            the right pass's (each pass attends only within itself).
         """
         if input_ids is None or pixel_values is None:
             raise ValueError("NLVR2 needs both input_ids (the statement) and pixel_values (two images per sample).")
@@ -808,6 +853,10 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         passed_on = _passed_on(outputs)
         rates = outputs.snn_firing_rates  # (2B, layers); 0 layers without the SNN
         passed_on["snn_firing_rates"] = rates.view(self.num_images, batch_size, rates.shape[-1]).mean(dim=0)
+        for name, sequence_dim in (("hidden_states", 1), ("attentions", 2)):
+            if passed_on[name] is not None:  # (2B, ...) -> (B, ...): one sample's passes side by side
+                passed_on[name] = tuple(torch.cat(tuple(state.unflatten(0, (self.num_images, batch_size))),
+                                                  dim=sequence_dim) for state in passed_on[name])
         output = AshNetsClassificationOutput(loss=loss, logits=logits, **passed_on)
         return output if return_dict else output.to_tuple()
 
@@ -840,6 +889,8 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         return_loss: bool | None = None,
         snn_input_mode: str | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> AshNetsRetrievalOutput | tuple:
         r"""
@@ -858,10 +909,10 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             )
         cnn_features = self.ashnets.cnn_features(pixel_values)  # once: the ITM passes reuse it
         visual, firing_rates, _, _ = self.ashnets.encode_image(snn_input_mode=snn_input_mode, cnn_features=cnn_features)
-        image_outputs = self.ashnets(visual_embeds=visual, return_dict=True)
-        text_outputs = self.ashnets(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
-        )
+        recorded = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+        image_outputs = self.ashnets(visual_embeds=visual, **recorded, return_dict=True)
+        text_outputs = self.ashnets(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                    **recorded, return_dict=True)
         image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         loss = itm_logits = None
@@ -880,6 +931,8 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             image_embeds=image_embeds,
             itm_logits=itm_logits,
             snn_firing_rates=firing_rates,
+            text_model_output=text_outputs,
+            vision_model_output=image_outputs,
         )
         return output if return_dict else output.to_tuple()
 
@@ -932,6 +985,8 @@ class AshNetsPreTrainingOutput(ModelOutput):
     mlm_logits (`(batch, text_length, vocab_size)`): MLM predictions on the masked text.
     mvm_logits (`(batch, num_visual_tokens, visual_dictionary_size)`): MVM predictions of the dictionary entries.
     snn_firing_rates (`(batch, snn_num_layers)`): firing rates of the image-only pass.
+    hidden_states, attentions: those of the fused pass of masked caption and masked image (MLM/MVM), when asked
+        and MLM or MVM is on.
     """
 
     loss: torch.Tensor | None = None
@@ -944,6 +999,8 @@ class AshNetsPreTrainingOutput(ModelOutput):
     mlm_logits: torch.Tensor | None = None
     mvm_logits: torch.Tensor | None = None
     snn_firing_rates: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 class AshNetsPredictionHead(nn.Module):
@@ -1008,6 +1065,8 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         special_tokens_mask: torch.Tensor | None = None,
         mlm_labels: torch.Tensor | None = None,
         masked_input_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> AshNetsPreTrainingOutput | tuple:
         r"""
@@ -1016,6 +1075,9 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             (default: positions outside `attention_mask` and the first and last real tokens).
         masked_input_ids, mlm_labels: a masking of your own (labels -100 where nothing is predicted); by default
             BERT masking with `config.mlm_probability`.
+
+        In eval mode the random draws (masks, hard negatives) are the same at every call, so that validation losses
+        compare between evaluations; the global random state is left as it was.
         """
         if input_ids is None or pixel_values is None:
             raise ValueError("Pre-training needs image-caption pairs: pass both input_ids and pixel_values.")
@@ -1030,6 +1092,13 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                 raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
                                  f"got {tuple(tensor.shape)}.")
         self._validated("inputs", lambda values: values and _check_values(self.config, input_ids, pixel_values))
+        with contextlib.nullcontext() if self.training else _fixed_random_draws(pixel_values.device):
+            return self._pretraining_step(input_ids, attention_mask, token_type_ids, pixel_values, special_tokens_mask,
+                                          mlm_labels, masked_input_ids, output_attentions, output_hidden_states,
+                                          return_dict)
+
+    def _pretraining_step(self, input_ids, attention_mask, token_type_ids, pixel_values, special_tokens_mask,
+                          mlm_labels, masked_input_ids, output_attentions, output_hidden_states, return_dict):
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
         texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
@@ -1047,8 +1116,9 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         image_similarity = logits_per_image.detach()
         positives = positive_pairs(keys)
         # MLM and MVM share one fused pass (masked caption with masked image), run at most once.
+        recorded = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         masked = functools.cache(lambda: self._masked_modelling(
-            texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features, image_similarity))
+            texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features, image_similarity, recorded))
 
         def spiking_to_text():
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
@@ -1075,11 +1145,13 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             mlm_logits=masked()["mlm_logits"] if "mlm" in losses else None,
             mvm_logits=masked()["mvm_logits"] if "mvm" in losses else None,
             snn_firing_rates=firing_rates,
+            hidden_states=masked()["fused"].hidden_states if {"mlm", "mvm"} & losses.keys() else None,
+            attentions=masked()["fused"].attentions if {"mlm", "mvm"} & losses.keys() else None,
         )
         return output if return_dict else output.to_tuple()
 
     def _masked_modelling(self, texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features,
-                          image_similarity) -> dict:
+                          image_similarity, recorded) -> dict:
         """One fused pass of the masked caption (if MLM is on) with the masked image (if MVM is on): their losses
         and logits. The caption is BERT-masked here unless the caller gave both `masked_input_ids` and
         `mlm_labels`."""
@@ -1098,11 +1170,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         )
         if config.mvm_weight > 0:
             visual, mvm_labels = self._mask_visual_tokens(visual)
-        fused = self.ashnets(
-            **{**texts, "input_ids": text_ids}, visual_embeds=self.ashnets.embed_visual(visual, grid), return_dict=True
-        )
+        fused = self.ashnets(**{**texts, "input_ids": text_ids}, visual_embeds=self.ashnets.embed_visual(visual, grid),
+                             **recorded, return_dict=True)
         text_length = text_ids.shape[1]
-        result = {}
+        result = {"fused": fused}
         if config.mlm_weight > 0:
             result["mlm_logits"] = self.mlm_head(fused.last_hidden_state[:, :text_length])
             result["mlm"] = masked_prediction_loss(result["mlm_logits"], mlm_labels)
@@ -1121,6 +1192,14 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         masked = torch.rand(visual.shape[:2], device=visual.device) < self.config.mvm_probability
         visual = torch.where(masked.unsqueeze(-1), self.visual_mask_embedding.to(visual.dtype), quantised)
         return visual, entries.masked_fill(~masked, -100)
+
+
+@contextlib.contextmanager
+def _fixed_random_draws(device: torch.device, seed: int = 0):
+    """The same random draws at every entry; the global random state is restored on exit."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def _default_special_tokens_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

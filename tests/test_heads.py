@@ -59,6 +59,17 @@ def test_nlvr2_head_fuses_each_image_of_a_pair(processor, easy_vqa_samples):
         right = model.ashnets(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                               pixel_values=inputs["pixel_values"][:, 1]).pooler_output
     assert torch.allclose(model.classifier(torch.cat([left, right], -1)), outputs.logits, atol=1e-5)
+    # Hidden states and attentions keep batch B: a sample's left pass, then its right pass.
+    with torch.no_grad():
+        recorded = model(**inputs, output_hidden_states=True, output_attentions=True)
+        alone = model.ashnets(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                              pixel_values=inputs["pixel_values"][:, 1], output_hidden_states=True,
+                              output_attentions=True)
+    length = alone.last_hidden_state.shape[1]
+    assert recorded.hidden_states[-1].shape == (2, 2 * length, model.config.hidden_size)
+    assert torch.allclose(recorded.hidden_states[-1][:, length:], alone.hidden_states[-1], atol=1e-5)
+    assert recorded.attentions[0].shape == (2, model.config.num_attention_heads, 2 * length, length)
+    assert torch.allclose(recorded.attentions[0][:, :, length:], alone.attentions[0], atol=1e-5)
     with pytest.raises(ValueError, match=r"\(batch, 2, 3, height, width\), one pair of images per statement"):
         model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"][:, 0])
 
@@ -105,6 +116,13 @@ def test_retrieval_head_similarities_and_losses(processor, easy_vqa_samples):
     assert one_image.logits_per_image.shape == (1, 4)
     with pytest.raises(ValueError, match="matched pairs"):
         model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"][:2], return_loss=True)
+    # As CLIP's output, each tower's hidden states and attentions are in its own output.
+    towers = model(**inputs, output_hidden_states=True, output_attentions=True)
+    text_length, config = inputs["input_ids"].shape[1], model.config
+    assert len(towers.text_model_output.hidden_states) == config.num_hidden_layers + 1
+    assert towers.text_model_output.hidden_states[-1].shape == (4, text_length, config.hidden_size)
+    assert towers.vision_model_output.attentions[0].shape == (4, config.num_attention_heads, 4, 4)
+    assert towers.text_model_output.text_embeds is towers.text_embeds
 
 
 def test_zero_shot_pipeline_runs_on_the_retrieval_head(tmp_path, processor, easy_vqa_samples):

@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_config
+from transformers.testing_utils import CaptureLogger
+from transformers.utils import logging
 from modeling_ashnets import AshNetsForQuestionAnswering, AshNetsModel
 
 
@@ -51,8 +53,8 @@ def test_output_shapes_in_every_mode(config):
     image = model(pixel_values=inputs["pixel_values"])
     assert image.last_hidden_state.shape == (3, 4, config.hidden_size)
     assert image.image_embeds.shape == (3, config.projection_dim)
-    assert model.get_image_features(inputs["pixel_values"]).shape == (3, config.projection_dim)
-    assert model.get_text_features(inputs["input_ids"]).shape == (3, config.projection_dim)
+    assert model.get_image_features(inputs["pixel_values"]).pooler_output.shape == (3, config.projection_dim)
+    assert model.get_text_features(inputs["input_ids"]).pooler_output.shape == (3, config.projection_dim)
 
 
 def test_hidden_states_attentions_and_tuple_output(config):
@@ -115,8 +117,13 @@ def test_eager_equals_sdpa(config):
     eager = model(**inputs).last_hidden_state
     torch.testing.assert_close(sdpa, eager, atol=1e-5, rtol=1e-4)
     model.set_attn_implementation("sdpa")
-    with pytest.raises(ValueError, match="output_attentions needs eager attention"):
-        model(**inputs, output_attentions=True)
+    logging.warning_once.cache_clear()  # the warning is logged once per process
+    with CaptureLogger(logging.get_logger("modeling_ashnets.modeling_ashnets")) as captured:
+        fallback = model(**inputs, output_attentions=True)  # as transformers: warn and run eager attention
+    assert "needs eager attention" in captured.out
+    torch.testing.assert_close(fallback.last_hidden_state, eager, atol=1e-5, rtol=1e-4)
+    assert len(fallback.attentions) == config.num_hidden_layers
+    torch.testing.assert_close(fallback.attentions[0][0, :, :, 4:7], torch.zeros_like(fallback.attentions[0][0, :, :, 4:7]))
 
 
 def test_gradients_reach_cnn_snn_and_fusion(config):
@@ -223,10 +230,10 @@ def test_contrastive_embeddings_read_the_pooler_or_a_layer_normed_summary():
         normed.visual_projection(normed.contrastive_norm(image.last_hidden_state.mean(dim=1))), dim=-1)
     torch.testing.assert_close(image.image_embeds, expected)
     for model in (pooler, normed):  # get_*_features are the same embeddings before normalisation
-        torch.testing.assert_close(torch.nn.functional.normalize(model.get_text_features(**text), dim=-1),
+        torch.testing.assert_close(torch.nn.functional.normalize(model.get_text_features(**text).pooler_output, dim=-1),
                                    model(**text).text_embeds)
         torch.testing.assert_close(
-            torch.nn.functional.normalize(model.get_image_features(inputs["pixel_values"]), dim=-1),
+            torch.nn.functional.normalize(model.get_image_features(inputs["pixel_values"]).pooler_output, dim=-1),
             model(pixel_values=inputs["pixel_values"]).image_embeds)
 
 
