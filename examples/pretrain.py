@@ -21,9 +21,12 @@ with `--model_name_or_path`.
 import argparse
 import sys
 
-from modeling_ashnets import AshNetsForPreTraining
-from modeling_ashnets.data import pretraining as corpus
+from modeling_ashnets import AshNetsForPreTraining, get_task
+from modeling_ashnets.data.pretraining import mix_pretraining_sources
 from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+
+
+TASK = get_task("pretraining")
 
 
 def parse_args(argv=None):
@@ -54,25 +57,23 @@ def load_sources(args) -> list:
     streaming = args.streaming or bool(args.webdataset or args.hub_dataset)
     sources = []
     if args.coco_captions:
-        sources.append(corpus.load_coco_captions(args.coco_captions, args.coco_images, streaming=streaming))
+        sources.append(TASK.loader("coco")(args.coco_captions, args.coco_images, streaming=streaming))
     if args.vg_regions:
-        sources.append(corpus.load_visual_genome_regions(args.vg_regions, args.vg_images, streaming=streaming))
+        sources.append(TASK.loader("visual_genome")(args.vg_regions, args.vg_images, streaming=streaming))
     if args.webdataset:
-        sources.append(corpus.load_webdataset(args.webdataset))
+        sources.append(TASK.loader("webdataset")(args.webdataset))
     for dataset_id in args.hub_dataset:
-        sources.append(corpus.load_pretraining_hub(
-            dataset_id, args.hub_split, args.hub_image_column, args.hub_text_column
-        ))
+        sources.append(TASK.loader("hub")(dataset_id, args.hub_split, args.hub_image_column, args.hub_text_column))
     if not sources:
-        sources.append(corpus.load_easy_vqa_pretraining("train", streaming=streaming))
+        sources.append(TASK.loader("builtin")("train", streaming=streaming))
     return sources
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    train = corpus.mix_pretraining_sources(load_sources(args), args.mixing_weights, seed=args.seed)
+    train = mix_pretraining_sources(load_sources(args), args.mixing_weights, seed=args.seed)
     model, processor = build_model_and_processor(args, AshNetsForPreTraining)
-    return run_training(args, "pretraining", model, processor, train)
+    return run_training(args, TASK.name, model, processor, train)
 
 
 if __name__ == "__main__":

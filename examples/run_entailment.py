@@ -15,8 +15,11 @@ Writes the model, processor, `eval_results.json` (accuracy overall and per class
 import argparse
 import sys
 
-from modeling_ashnets import AshNetsForEntailment
+from modeling_ashnets import AshNetsForEntailment, get_task
 from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+
+
+TASK = get_task("entailment")
 
 
 def parse_args(argv=None):
@@ -35,27 +38,23 @@ def parse_args(argv=None):
 
 def load_data(args):
     if args.dataset == "easy-vqa":
-        from modeling_ashnets.data.easy_vqa import load_easy_vqa_entailment
-
-        return load_easy_vqa_entailment("train"), load_easy_vqa_entailment("test")
+        load = TASK.loader("builtin")
+        return load("train"), load("test")
     if args.dataset == "snli-ve":
-        from modeling_ashnets.data.snli_ve import load_snli_ve
-
         if not (args.train_file and args.eval_file and args.image_dir):
             raise SystemExit("--dataset snli-ve needs --train_file, --eval_file and --image_dir.")
-        return (load_snli_ve(args.train_file, args.image_dir, streaming=args.streaming),
-                load_snli_ve(args.eval_file, args.image_dir))
-    from modeling_ashnets.data.hub import load_hub_dataset
-
-    return (load_hub_dataset(args.dataset, "entailment", args.train_split, streaming=args.streaming),
-            load_hub_dataset(args.dataset, "entailment", args.eval_split))
+        load = TASK.loader("files")
+        return load(args.train_file, args.image_dir, streaming=args.streaming), load(args.eval_file, args.image_dir)
+    load = TASK.loader("hub")
+    return (load(args.dataset, TASK.name, args.train_split, streaming=args.streaming),
+            load(args.dataset, TASK.name, args.eval_split))
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     train, evaluation = load_data(args)
     model, processor = build_model_and_processor(args, AshNetsForEntailment)
-    return run_training(args, "entailment", model, processor, train, evaluation)
+    return run_training(args, TASK.name, model, processor, train, evaluation)
 
 
 if __name__ == "__main__":

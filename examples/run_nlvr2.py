@@ -15,8 +15,11 @@ Writes the model, processor, `eval_results.json` (accuracy) and `train_results.j
 import argparse
 import sys
 
-from modeling_ashnets import AshNetsForImagesAndTextClassification
+from modeling_ashnets import AshNetsForImagesAndTextClassification, get_task
 from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+
+
+TASK = get_task("nlvr2")
 
 
 def parse_args(argv=None):
@@ -35,27 +38,23 @@ def parse_args(argv=None):
 
 def load_data(args):
     if args.dataset == "easy-vqa":
-        from modeling_ashnets.data.easy_vqa import load_easy_vqa_nlvr2
-
-        return load_easy_vqa_nlvr2("train"), load_easy_vqa_nlvr2("test")
+        load = TASK.loader("builtin")
+        return load("train"), load("test")
     if args.dataset == "nlvr2":
-        from modeling_ashnets.data.nlvr2 import load_nlvr2
-
         if not (args.train_file and args.eval_file and args.image_root):
             raise SystemExit("--dataset nlvr2 needs --train_file, --eval_file and --image_root.")
-        return (load_nlvr2(args.train_file, args.image_root, streaming=args.streaming),
-                load_nlvr2(args.eval_file, args.image_root))
-    from modeling_ashnets.data.hub import load_hub_dataset
-
-    return (load_hub_dataset(args.dataset, "nlvr2", args.train_split, streaming=args.streaming),
-            load_hub_dataset(args.dataset, "nlvr2", args.eval_split))
+        load = TASK.loader("files")
+        return load(args.train_file, args.image_root, streaming=args.streaming), load(args.eval_file, args.image_root)
+    load = TASK.loader("hub")
+    return (load(args.dataset, TASK.name, args.train_split, streaming=args.streaming),
+            load(args.dataset, TASK.name, args.eval_split))
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     train, evaluation = load_data(args)
     model, processor = build_model_and_processor(args, AshNetsForImagesAndTextClassification)
-    return run_training(args, "nlvr2", model, processor, train, evaluation)
+    return run_training(args, TASK.name, model, processor, train, evaluation)
 
 
 if __name__ == "__main__":

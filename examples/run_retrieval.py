@@ -17,8 +17,11 @@ text->image, eval_r_mean) and `train_results.json`.
 import argparse
 import sys
 
-from modeling_ashnets import AshNetsForRetrieval
+from modeling_ashnets import AshNetsForRetrieval, get_task
 from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+
+
+TASK = get_task("retrieval")
 
 
 def parse_args(argv=None):
@@ -51,27 +54,24 @@ def _caption_pairs(gallery):
 def load_data(args):
     """(training pairs, evaluation gallery)."""
     if args.dataset == "easy-vqa":
-        from modeling_ashnets.data.easy_vqa import load_easy_vqa_retrieval
-
-        return load_easy_vqa_retrieval("train", pairs=True), load_easy_vqa_retrieval("test")
+        load = TASK.loader("builtin")
+        return load("train", pairs=True), load("test")
     if args.dataset == "karpathy":
-        from modeling_ashnets.data.karpathy import load_karpathy
-
         if not (args.karpathy_file and args.image_root):
             raise SystemExit("--dataset karpathy needs --karpathy_file and --image_root.")
-        return (load_karpathy(args.karpathy_file, args.image_root, split=args.train_split, pairs=True, streaming=args.streaming),
-                load_karpathy(args.karpathy_file, args.image_root, split=args.eval_split))
-    from modeling_ashnets.data.hub import load_hub_dataset
-
-    train = load_hub_dataset(args.dataset, "retrieval", args.train_split, streaming=args.streaming)
-    return _caption_pairs(train), load_hub_dataset(args.dataset, "retrieval", args.eval_split)
+        load = TASK.loader("files")
+        return (load(args.karpathy_file, args.image_root, split=args.train_split, pairs=True, streaming=args.streaming),
+                load(args.karpathy_file, args.image_root, split=args.eval_split))
+    load = TASK.loader("hub")
+    train = load(args.dataset, TASK.name, args.train_split, streaming=args.streaming)
+    return _caption_pairs(train), load(args.dataset, TASK.name, args.eval_split)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     train, evaluation = load_data(args)
     model, processor = build_model_and_processor(args, AshNetsForRetrieval)
-    return run_training(args, "retrieval", model, processor, train, evaluation, forward_kwargs={"return_loss": True})
+    return run_training(args, TASK.name, model, processor, train, evaluation, forward_kwargs={"return_loss": True})
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ import argparse
 import json
 import sys
 
-from modeling_ashnets import AshNetsForQuestionAnswering
+from modeling_ashnets import AshNetsForQuestionAnswering, get_task
 from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+
+
+TASK = get_task("vqa")
 
 
 def parse_args(argv=None):
@@ -41,28 +44,29 @@ def parse_args(argv=None):
 def load_data(args):
     """(train set, eval set, answer vocabulary) in the VQA v2 loader's columns."""
     if args.dataset == "easy-vqa":
-        from modeling_ashnets.data.easy_vqa import easy_vqa_answers, load_easy_vqa
+        from modeling_ashnets.data.easy_vqa import easy_vqa_answers
 
-        return load_easy_vqa("train"), load_easy_vqa("test"), easy_vqa_answers()
+        load = TASK.loader("builtin")
+        return load("train"), load("test"), easy_vqa_answers()
     if args.dataset == "vqa-v2":
-        from modeling_ashnets.data.vqa_v2 import build_answer_vocabulary, load_vqa_v2
+        from modeling_ashnets.data.vqa_v2 import build_answer_vocabulary
 
         needed = ("train_questions", "train_annotations", "train_images", "eval_questions", "eval_annotations", "eval_images")
         missing = [f"--{name}" for name in needed if not getattr(args, name)]
         if missing:
             raise SystemExit(f"--dataset vqa-v2 needs {', '.join(missing)}.")
         answers = build_answer_vocabulary(args.train_annotations, top_k=args.num_answers)
-        train = load_vqa_v2(args.train_questions, args.train_images, args.train_annotations, answers, streaming=args.streaming)
-        evaluation = load_vqa_v2(args.eval_questions, args.eval_images, args.eval_annotations, answers)
+        load = TASK.loader("files")
+        train = load(args.train_questions, args.train_images, args.train_annotations, answers, streaming=args.streaming)
+        evaluation = load(args.eval_questions, args.eval_images, args.eval_annotations, answers)
         return train, evaluation, answers
-    from modeling_ashnets.data.hub import load_hub_dataset
-
     if not args.answer_vocabulary:
         raise SystemExit("A Hub VQA data set needs --answer_vocabulary (a JSON list of answers).")
     with open(args.answer_vocabulary, encoding="utf-8") as handle:
         answers = json.load(handle)
-    train = load_hub_dataset(args.dataset, "vqa", args.train_split, streaming=args.streaming, answer_vocabulary=answers)
-    evaluation = load_hub_dataset(args.dataset, "vqa", args.eval_split, answer_vocabulary=answers)
+    load = TASK.loader("hub")
+    train = load(args.dataset, TASK.name, args.train_split, streaming=args.streaming, answer_vocabulary=answers)
+    evaluation = load(args.dataset, TASK.name, args.eval_split, answer_vocabulary=answers)
     return train, evaluation, answers
 
 
@@ -73,7 +77,7 @@ def main(argv=None) -> dict:
     model, processor = build_model_and_processor(
         args, AshNetsForQuestionAnswering, id2label=id2label, label2id={a: i for i, a in id2label.items()}
     )
-    return run_training(args, "vqa", model, processor, train, evaluation)
+    return run_training(args, TASK.name, model, processor, train, evaluation)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import os
 import sys
 import tempfile
 
+from .tasks import TASKS, resolve, task_of_head
+
 
 DESCRIPTION = """\
 ASH-Nets from the command line. A MODEL is a checkpoint folder written by a training script
@@ -33,56 +35,63 @@ def _load(model_dir: str):
 
 
 def predict(args) -> object:
+    """Runs the `predictor` of the checkpoint's task (tasks.py)."""
+    model, processor, architecture = _load(args.model)
+    task = task_of_head(architecture)
+    if task is None or task.predictor is None:
+        predictable = ", ".join(name for name, spec in TASKS.items() if spec.predictor)
+        raise SystemExit(f"`predict` takes a checkpoint of one of the tasks {predictable}; {args.model} holds "
+                         f"{architecture}.")
+    return resolve(task.predictor)(model, processor, args)
+
+
+def _predict_vqa(model, processor, args) -> list[dict]:
+    from .pipeline_ashnets import AshNetsVisualQuestionAnsweringPipeline
+
+    if not args.question:
+        raise SystemExit("This is a VQA checkpoint: pass --question.")
+    vqa = AshNetsVisualQuestionAnsweringPipeline(model=model, processor=processor)
+    return vqa(args.image, args.question, top_k=args.top_k)
+
+
+def _predict_retrieval(model, processor, args) -> list[dict]:
+    import torch
+
+    from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline
+
+    if not args.labels:
+        raise SystemExit("This is a retrieval checkpoint: pass --labels (two or more descriptions).")
+    retrieve = AshNetsImageTextRetrievalPipeline(model=model, processor=processor)
+    logits = torch.tensor(retrieve(images=[args.image], texts=args.labels)["logits_per_image"][0])
+    scores = logits.softmax(dim=-1)
+    return [{"label": args.labels[i], "score": float(scores[i])} for i in scores.argsort(descending=True)[: args.top_k]]
+
+
+def _predict_entailment(model, processor, args) -> list[dict]:
     import torch
 
     from .image_inputs import load_image_reference
-    from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline, AshNetsVisualQuestionAnsweringPipeline
 
-    model, processor, architecture = _load(args.model)
-    if architecture == "AshNetsForQuestionAnswering":
-        if not args.question:
-            raise SystemExit("This is a VQA checkpoint: pass --question.")
-        vqa = AshNetsVisualQuestionAnsweringPipeline(model=model, processor=processor)
-        return vqa(args.image, args.question, top_k=args.top_k)
-    if architecture == "AshNetsForRetrieval":
-        if not args.labels:
-            raise SystemExit("This is a retrieval checkpoint: pass --labels (two or more descriptions).")
-        retrieve = AshNetsImageTextRetrievalPipeline(model=model, processor=processor)
-        logits = torch.tensor(retrieve(images=[args.image], texts=args.labels)["logits_per_image"][0])
-        scores = logits.softmax(dim=-1)
-        return [{"label": args.labels[i], "score": float(scores[i])} for i in scores.argsort(descending=True)[: args.top_k]]
-    if architecture == "AshNetsForEntailment":
-        if not args.hypothesis:
-            raise SystemExit("This is a visual entailment checkpoint: pass --hypothesis.")
-        batch = processor(images=load_image_reference(args.image), text=args.hypothesis)
-        with torch.no_grad():
-            probabilities = model(**batch).logits[0].softmax(dim=-1)
-        return [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]
-    raise SystemExit(f"`predict` takes a VQA, retrieval or entailment checkpoint; {args.model} holds {architecture}.")
-
-
-_EVALUATION_TASKS = {
-    "AshNetsForQuestionAnswering": "vqa",
-    "AshNetsForRetrieval": "retrieval",
-    "AshNetsForEntailment": "entailment",
-    "AshNetsForImagesAndTextClassification": "nlvr2",
-}
+    if not args.hypothesis:
+        raise SystemExit("This is a visual entailment checkpoint: pass --hypothesis.")
+    batch = processor(images=load_image_reference(args.image), text=args.hypothesis)
+    with torch.no_grad():
+        probabilities = model(**batch).logits[0].softmax(dim=-1)
+    return [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]
 
 
 def evaluate(args) -> dict:
-    from .data import easy_vqa
+    """Evaluates on the built-in test set of the checkpoint's task (its "builtin" loader and `evaluator`)."""
     from .data.collators import AshNetsCollator
     from .evaluation import evaluate_task
 
     model, processor, architecture = _load(args.model)
-    task = _EVALUATION_TASKS.get(architecture)
-    if task is None:
+    task = task_of_head(architecture)
+    if task is None or task.evaluator is None:
         raise SystemExit(f"{args.model} holds {architecture}, which has no evaluation; pass a task checkpoint.")
-    loaders = {"vqa": easy_vqa.load_easy_vqa, "retrieval": easy_vqa.load_easy_vqa_retrieval,
-               "entailment": easy_vqa.load_easy_vqa_entailment, "nlvr2": easy_vqa.load_easy_vqa_nlvr2}
-    dataset = loaders[task]("test", max_samples=args.max_samples)
-    collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels)
-    metrics = evaluate_task(task, model, processor, dataset, collator, args.batch_size)
+    dataset = task.loader("builtin")("test", max_samples=args.max_samples)
+    collator = AshNetsCollator(processor, task.name, num_labels=model.config.num_labels)
+    metrics = evaluate_task(task.name, model, processor, dataset, collator, args.batch_size)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)

@@ -5,6 +5,8 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, ResNetConfig
 
+from .tasks import TASKS
+
 
 __all__ = ["AshNetsConfig", "ASHNETS_AUTO_MAP", "PROCESSOR_CODE_FILES", "RESNET_BACKBONES"]
 
@@ -27,8 +29,7 @@ SNN_SURROGATES = ("sigmoid", "atan")
 ASHNETS_AUTO_MAP = {
     "AutoConfig": "configuration_ashnets.AshNetsConfig",
     "AutoModel": "modeling_ashnets.AshNetsModel",
-    "AutoModelForVisualQuestionAnswering": "modeling_ashnets.AshNetsForQuestionAnswering",
-    "AutoModelForZeroShotImageClassification": "modeling_ashnets.AshNetsForRetrieval",
+    **{task.auto_class: f"modeling_ashnets.{task.head}" for task in TASKS.values() if task.auto_class},
     "AutoImageProcessor": {
         "pil": "image_processing_ashnets.AshNetsImageProcessor",
         "torchvision": "image_processing_ashnets.AshNetsImageProcessorTorchvision",
@@ -42,6 +43,7 @@ PROCESSOR_CODE_FILES = (
     "image_processing_ashnets.py",
     "image_inputs.py",
     "configuration_ashnets.py",
+    "tasks.py",
 )
 
 _PRESETS = {

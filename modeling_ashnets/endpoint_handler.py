@@ -1,7 +1,8 @@
 """Inference Endpoints handler for an exported ASH-Nets checkpoint (copied to the repository root as `handler.py`).
 
 Why: Hugging Face Inference Endpoints call `EndpointHandler(path)(data)` with the request's JSON. This handler needs
-nothing but transformers and the checkpoint's own remote code, and answers, depending on the checkpoint's head:
+nothing but transformers and the checkpoint's own remote code (its `tasks.py` names the method that serves the
+checkpoint's head), and answers:
 
 * VQA: `{"inputs": {"image": <base64 | URL>, "question": "..."}, "parameters": {"top_k": 3}}`
   -> `[{"answer": ..., "score": ...}, ...]`
@@ -59,18 +60,20 @@ class EndpointHandler:
         with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
             config = json.load(handle)
         self.architecture = (config.get("architectures") or ["AshNetsModel"])[0]
-        if self.architecture == "AshNetsForQuestionAnswering":
-            self.pipeline = pipeline(model=path, trust_remote_code=True)
-        elif self.architecture == "AshNetsForRetrieval":
-            self.pipeline = pipeline("image-text-retrieval", model=path, trust_remote_code=True)
-        elif self.architecture == "AshNetsForEntailment":
-            model_class = get_class_from_dynamic_module("modeling_ashnets.AshNetsForEntailment", path)
+        tasks = get_class_from_dynamic_module("tasks.TASKS", path)
+        task = next((task for task in tasks.values() if task.head == self.architecture and task.endpoint), None)
+        if task is None:
+            served = ", ".join(name for name, task in tasks.items() if task.endpoint)
+            raise ValueError(f"No endpoint for a {self.architecture} checkpoint: export a model of one of the tasks "
+                             f"{served}.")
+        self.answer = getattr(self, task.endpoint)
+        if task.pipeline:
+            self.pipeline = pipeline(task.pipeline[0], model=path, trust_remote_code=True)
+        else:
+            model_class = get_class_from_dynamic_module(f"modeling_ashnets.{task.head}", path)
             self.model = model_class.from_pretrained(path).eval()
             self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
             self.load_image = get_class_from_dynamic_module("image_inputs.load_image_reference", path)
-        else:
-            raise ValueError(f"No endpoint for a {self.architecture} checkpoint: export a VQA, retrieval or "
-                             "entailment model.")
 
     def __call__(self, data: dict):
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
@@ -81,12 +84,11 @@ class EndpointHandler:
         top_k = parameters.get("top_k")
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise ValueError(f"'parameters.top_k' must be a positive integer, got {top_k!r}.")
-        if self.architecture == "AshNetsForQuestionAnswering":
-            image, question = _image(inputs.get("image"), "inputs.image"), _text(inputs.get("question"), "inputs.question")
-            return self.pipeline(image, question, top_k=top_k or 5)
-        if self.architecture == "AshNetsForRetrieval":
-            return self._retrieval(inputs, top_k)
-        return self._entailment(inputs)
+        return self.answer(inputs, top_k)
+
+    def _vqa(self, inputs: dict, top_k: int | None):
+        image, question = _image(inputs.get("image"), "inputs.image"), _text(inputs.get("question"), "inputs.question")
+        return self.pipeline(image, question, top_k=top_k or 5)
 
     def _retrieval(self, inputs: dict, top_k: int | None):
         if "candidate_labels" in inputs:
@@ -103,7 +105,7 @@ class EndpointHandler:
         images = [_image(item, f"inputs.images[{i}]") for i, item in enumerate(images)]
         return self.pipeline(images=images, texts=_texts(inputs.get("texts"), "inputs.texts"), top_k=top_k)
 
-    def _entailment(self, inputs: dict):
+    def _entailment(self, inputs: dict, top_k: int | None):
         image = self.load_image(_image(inputs.get("image"), "inputs.image"))
         hypothesis = _text(inputs.get("hypothesis"), "inputs.hypothesis")
         batch = self.processor(images=image, text=hypothesis, return_tensors="pt")

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .metrics import accuracy, retrieval_recall_at_k, vqa_answer_score
+from .tasks import get_task, resolve
 
 
 __all__ = ["evaluate_classification", "evaluate_retrieval", "evaluate_vqa", "evaluate_task"]
@@ -160,9 +161,12 @@ def _rerank(model, tokens, scores, pixels, k, texts_are_queries=False) -> torch.
 
 
 def evaluate_task(task: str, model, processor, dataset, collator, batch_size: int, rerank_k: int = 0) -> dict:
-    """The evaluation of `task` ("vqa", "retrieval", "entailment", "nlvr2") on a data set."""
-    if task == "retrieval":
-        return evaluate_retrieval(model, processor, dataset, batch_size=batch_size, rerank_k=rerank_k)
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator)
-    return evaluate_vqa(model, loader) if task == "vqa" else evaluate_classification(model, loader)
+    """The evaluation of `task` (its `TaskSpec.evaluator`) on a data set."""
+    spec = get_task(task)
+    if spec.evaluator is None:
+        raise ValueError(f"The {task!r} task has no evaluation.")
+    evaluator = resolve(spec.evaluator)
+    if spec.evaluates_gallery:
+        return evaluator(model, processor, dataset, batch_size=batch_size, rerank_k=rerank_k)
+    return evaluator(model, DataLoader(dataset, batch_size=batch_size, collate_fn=collator))
 

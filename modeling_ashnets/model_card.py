@@ -11,53 +11,21 @@ import os
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .tasks import ModelCardInfo, task_of_head
+
 
 __all__ = ["TEMPLATE_PATH", "build_model_card"]
 
 TEMPLATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "model_card.md")
 
-# What each head is for: pipeline tag, model-index task, the metrics of its eval_results.json, a usage snippet.
-_HEADS = {
-    "AshNetsForQuestionAnswering": {
-        "pipeline_tag": "visual-question-answering",
-        "task": ("visual-question-answering", "Visual question answering"),
-        "metrics": [("eval_accuracy", "accuracy", "VQA accuracy (%)")],
-        "usage": 'vqa = pipeline(model="{repo}", trust_remote_code=True)\n'
-                 'vqa("image.png", "what color is the shape?", top_k=3)  # [{{"answer": ..., "score": ...}}, ...]',
-    },
-    "AshNetsForRetrieval": {
-        "pipeline_tag": "zero-shot-image-classification",
-        "task": ("image-text-retrieval", "Image-text retrieval"),
-        "metrics": [("eval_tr_r@1", "recall", "image-to-text R@1 (%)"), ("eval_ir_r@1", "recall", "text-to-image R@1 (%)")],
-        "usage": 'classify = pipeline("zero-shot-image-classification", model="{repo}", trust_remote_code=True)\n'
-                 'classify("image.png", candidate_labels=["a red circle", "a blue square"])\n'
-                 'retrieve = pipeline(model="{repo}", trust_remote_code=True)  # image-text ranking\n'
-                 'retrieve(images=["a.png", "b.png"], texts=["a red circle", "a blue square"])',
-    },
-    "AshNetsForEntailment": {
-        "pipeline_tag": None,
-        "task": ("visual-entailment", "Visual entailment"),
-        "metrics": [("eval_accuracy", "accuracy", "accuracy (%)")],
-        "usage": 'from transformers import AutoProcessor\nfrom transformers.dynamic_module_utils import '
-                 'get_class_from_dynamic_module\nmodel = get_class_from_dynamic_module("modeling_ashnets.AshNetsForEntailment", '
-                 '"{repo}").from_pretrained("{repo}")\nprocessor = AutoProcessor.from_pretrained("{repo}", trust_remote_code=True)',
-    },
-    "AshNetsForImagesAndTextClassification": {
-        "pipeline_tag": None,
-        "task": ("nlvr2", "NLVR2-style image-pair reasoning"),
-        "metrics": [("eval_accuracy", "accuracy", "accuracy (%)")],
-        "usage": 'from transformers.dynamic_module_utils import get_class_from_dynamic_module\nmodel = '
-                 'get_class_from_dynamic_module("modeling_ashnets.AshNetsForImagesAndTextClassification", "{repo}")'
-                 '.from_pretrained("{repo}")',
-    },
-}
-_ENCODER = {
-    "pipeline_tag": "feature-extraction",
-    "task": None,
-    "metrics": [],
-    "usage": 'features = pipeline("image-feature-extraction", model="{repo}", trust_remote_code=True)\n'
-             'features("image.png")',
-}
+# The card of a checkpoint without a task's card (the encoder, pre-training); each task's is its `TaskSpec.card`.
+_ENCODER = ModelCardInfo(
+    pipeline_tag="feature-extraction",
+    task=None,
+    metrics=(),
+    usage='features = pipeline("image-feature-extraction", model="{repo}", trust_remote_code=True)\n'
+          'features("image.png")',
+)
 _DATASETS = {
     "easy-vqa": ("easy-vqa", "easy-VQA (PyPI easy-vqa 1.0, 64x64 shapes, 13 answers)", "test"),
     "vqa-v2": ("HuggingFaceM4/VQAv2", "VQA v2", "validation"),
@@ -95,7 +63,7 @@ def _describe_training(trained: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-def _evaluation(head: dict, metrics: dict | None, dataset: tuple | None) -> tuple[str, list[EvalResult]]:
+def _evaluation(head: ModelCardInfo, metrics: dict | None, dataset: tuple | None) -> tuple[str, list[EvalResult]]:
     if metrics is None:
         return "Not evaluated: no `eval_results.json` came with this checkpoint.", []
     rows = ["| metric | value |", "| --- | --- |"]
@@ -106,11 +74,11 @@ def _evaluation(head: dict, metrics: dict | None, dataset: tuple | None) -> tupl
             rows.append(f"| {key[5:]} | {value} |")
     where = f"on the {dataset[1]} {dataset[2]} split" if dataset else "on the run's evaluation split"
     results = []
-    if head["task"] and dataset:
-        for key, metric_type, metric_name in head["metrics"]:
+    if head.task and dataset:
+        for key, metric_type, metric_name in head.metrics:
             if key in metrics:
                 results.append(EvalResult(
-                    task_type=head["task"][0], task_name=head["task"][1], dataset_type=dataset[0],
+                    task_type=head.task[0], task_name=head.task[1], dataset_type=dataset[0],
                     dataset_name=dataset[1], dataset_split=dataset[2], metric_type=metric_type,
                     metric_name=metric_name, metric_value=round(100 * metrics[key], 2),
                 ))
@@ -131,7 +99,8 @@ def build_model_card(
     if config is None:
         raise FileNotFoundError(f"{folder} has no config.json: is it a checkpoint folder written by save_pretrained?")
     architecture = (config.get("architectures") or ["AshNetsModel"])[0]
-    head = _HEADS.get(architecture, _ENCODER)
+    task = task_of_head(architecture)
+    head = task.card if task and task.card else _ENCODER
     metrics, trained = _read_json(folder, "eval_results.json"), _read_json(folder, "train_results.json")
     dataset = dataset or (trained or {}).get("arguments", {}).get("dataset")
     dataset_info = _DATASETS.get(dataset, (dataset, dataset, "evaluation")) if dataset else None
@@ -141,7 +110,7 @@ def build_model_card(
         library_name="transformers",
         license="apache-2.0",
         tags=["custom_code", "ashnets", "spiking-neural-network", "vision-language"],
-        pipeline_tag=head["pipeline_tag"],
+        pipeline_tag=head.pipeline_tag,
         datasets=[dataset_info[0]] if dataset_info else None,
         model_name=repo_id.split("/")[-1],
         eval_results=results or None,
@@ -159,7 +128,7 @@ def build_model_card(
         template_path=TEMPLATE_PATH,
         model_name=repo_id.split("/")[-1],
         summary=summary,
-        usage=head["usage"].format(repo=repo_id),
+        usage=head.usage.format(repo=repo_id),
         architecture=architecture,
         backbone=f"ResNet ({config.get('backbone')}, stage widths {backbone.get('hidden_sizes')})",
         image_size=config["image_size"],

@@ -38,6 +38,7 @@ from .losses import (
     positive_pairs,
 )
 from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder, AshNetsSynapticLinear
+from .tasks import TASKS, task_of_head
 from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
 from .visual_dictionary import AshNetsVisualDictionary
 
@@ -64,8 +65,8 @@ __all__ = [
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
 # Checkpoints of the fused heads written before they dropped the contrastive layers they never used.
 _UNUSED_CONTRASTIVE_KEYS = [r"ashnets\.(text_projection|visual_projection|contrastive_norm)\."]
-ENTAILMENT_LABELS = ("entailment", "neutral", "contradiction")  # SNLI-VE's classes, in its label order
-NLVR2_LABELS = ("False", "True")
+ENTAILMENT_LABELS = TASKS["entailment"].label_names  # SNLI-VE's classes, in its label order
+NLVR2_LABELS = TASKS["nlvr2"].label_names
 
 
 @dataclass
@@ -224,14 +225,11 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         else:
             super()._init_weights(module)
 
-
-    # (task, pipeline class in pipeline_ashnets.py, Auto class) of a head that has a pipeline of its own.
-    _custom_pipeline: tuple[str, str, str] | None = None
-
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Also copies the processor code (and a head's pipeline code) next to the model code, so that the folder's
         `auto_map` entries for AutoProcessor / AutoImageProcessor always resolve and `pipeline(model=folder,
-        trust_remote_code=True)` finds the head's pipeline; drops those entries where the code is not at hand."""
+        trust_remote_code=True)` finds the head's pipeline (its task's, in tasks.py); drops those entries where the
+        code is not at hand."""
         result = super().save_pretrained(save_directory, *args, **kwargs)
         config_file = os.path.join(save_directory, "config.json")
         if not os.path.isfile(config_file) or type(self).__module__ == "__main__":
@@ -241,16 +239,18 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             # `get_class_from_dynamic_module("modeling_ashnets.<Head>", folder)` works where the package is not installed.
             custom_object_save(self, save_directory)
         here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
-        files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if self._custom_pipeline else [])]
+        task = task_of_head(type(self).__name__)
+        pipeline = task.pipeline if task else None
+        files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if pipeline else [])]
         with open(config_file, encoding="utf-8") as handle:
             saved = json.load(handle)
         if all(os.path.isfile(os.path.join(here, name)) for name in files):
             for name in files:
                 shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
-            if self._custom_pipeline:
-                task, pipeline_class, auto_class = self._custom_pipeline
+            if pipeline:
+                name, pipeline_class = pipeline
                 saved["custom_pipelines"] = {
-                    task: {"impl": f"pipeline_ashnets.{pipeline_class}", "pt": [auto_class], "type": "multimodal"}
+                    name: {"impl": f"pipeline_ashnets.{pipeline_class}", "pt": [task.auto_class], "type": "multimodal"}
                 }
         else:
             for key in ("AutoProcessor", "AutoImageProcessor"):
@@ -575,10 +575,6 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
     """VQA as classification over an answer vocabulary (`config.id2label`) with soft scores as targets: ViLT's
     multi-label BCE, or a softmax cross-entropy (`config.vqa_loss`)."""
 
-    _custom_pipeline = (
-        "visual-question-answering", "AshNetsVisualQuestionAnsweringPipeline", "AutoModelForVisualQuestionAnswering"
-    )
-
     _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
 
     def __init__(self, config: AshNetsConfig):
@@ -869,10 +865,6 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
     one hard negative text per image and image per text, sampled by ITC similarity. Pairs whose texts are identical
     count as positives of each other in both losses (captions repeat in small data sets).
     """
-
-    _custom_pipeline = (
-        "image-text-retrieval", "AshNetsImageTextRetrievalPipeline", "AutoModelForZeroShotImageClassification"
-    )
 
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)

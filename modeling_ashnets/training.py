@@ -338,7 +338,7 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     train_loader = DataLoader(
         train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming and sampler is None,
         sampler=sampler, collate_fn=collator, num_workers=args.num_workers,
-        drop_last=task in ("retrieval", "pretraining"),
+        drop_last=collator.spec.drop_last,
     )
     optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
     if streaming:

@@ -13,18 +13,13 @@ import torch
 from PIL import Image
 
 from ..image_inputs import to_rgb_image
+from ..tasks import TASKS, get_task
 
 
 __all__ = ["TASK_COLUMNS", "AshNetsCollator", "SkippedSample", "decode_image_cell"]
 
 # The image column and the text column of each task's rows (see the loaders of this package).
-TASK_COLUMNS = {
-    "vqa": ("image", "question"),
-    "retrieval": ("image", "caption"),
-    "entailment": ("image", "hypothesis"),
-    "nlvr2": ("images", "sentence"),
-    "pretraining": ("image", "text"),
-}
+TASK_COLUMNS = {name: (task.image_column, task.text_column) for name, task in TASKS.items()}
 
 
 @dataclass(frozen=True)
@@ -72,40 +67,40 @@ class AshNetsCollator:
     """`collate(rows)` -> `{"inputs": model inputs or None, "meta": other columns, "skipped": [SkippedSample]}`.
 
     `inputs` holds `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values` ((B, 2, C, H, W) for NLVR2) and the
-    labels the task has: VQA soft scores (B, num_labels) from `labels` / `scores`, class ids (B,) for entailment and
-    NLVR2. It is None when every sample of the batch was skipped. `image_cache_size` keeps that many processed images
-    in memory (keyed by path), which pays off when small data sets revisit their images every epoch.
+    labels the task has (its `TaskSpec.labels`): soft scores (B, num_labels) from `labels` / `scores` (VQA), class
+    ids (B,) from `label` (entailment, NLVR2). It is None when every sample of the batch was skipped.
+    `image_cache_size` keeps that many processed images in memory (keyed by path), which pays off when small data sets
+    revisit their images every epoch.
     """
 
     def __init__(self, processor, task: str, num_labels: int | None = None, image_cache_size: int = 0):
-        if task not in TASK_COLUMNS:
-            raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASK_COLUMNS)}.")
-        if task == "vqa" and not num_labels:
-            raise ValueError("The VQA collator needs num_labels (the size of the answer vocabulary).")
+        self.spec = get_task(task)
+        if self.spec.labels == "soft_scores" and not num_labels:
+            raise ValueError(f"The {task!r} collator needs num_labels (the size of the answer vocabulary).")
         self.processor = processor
         self.task = task
         self.num_labels = num_labels
-        self.image_column, self.text_column = TASK_COLUMNS[task]
+        self.image_column, self.text_column = self.spec.image_column, self.spec.text_column
         self.image_cache_size = image_cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     def _cells(self, row: dict) -> list:
-        """The image cells of a sample: two for NLVR2, one otherwise."""
-        return row[self.image_column] if self.task == "nlvr2" else [row[self.image_column]]
+        """The image cells of a sample: a list when the task's samples have several (NLVR2's two)."""
+        return row[self.image_column] if self.spec.images_per_sample > 1 else [row[self.image_column]]
 
     def _check_labels(self, row: dict) -> None:
         """A row whose labels the model would refuse is skipped with the reason, like a bad image."""
         def is_id(value, limit):
             return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < (limit or float("inf"))
 
-        if self.task == "vqa" and "labels" in row:
+        if self.spec.labels == "soft_scores" and "labels" in row:
             labels, scores = row["labels"], row.get("scores")
             if not isinstance(labels, (list, tuple)) or not all(is_id(label, self.num_labels) for label in labels):
                 raise ValueError(f"labels must be a list of answer ids in [0, {self.num_labels}), got {labels!r}")
             if not isinstance(scores, (list, tuple)) or len(scores) != len(labels) or not all(
                     isinstance(score, (int, float)) and 0 <= score <= 1 for score in scores):
                 raise ValueError(f"scores must be a list of soft scores in [0, 1], one per label, got {scores!r}")
-        elif self.task in ("entailment", "nlvr2") and "label" in row and not is_id(row["label"], self.num_labels):
+        elif self.spec.labels == "class_id" and "label" in row and not is_id(row["label"], self.num_labels):
             bound = f"[0, {self.num_labels})" if self.num_labels else ">= 0"
             raise ValueError(f"label must be an integer class id {bound}, got {row['label']!r}")
 
@@ -117,8 +112,8 @@ class AshNetsCollator:
             raise ValueError(f"empty or missing {self.text_column!r}")
         self._check_labels(row)
         cells = self._cells(row)
-        if self.task == "nlvr2" and len(cells) != 2:
-            raise ValueError(f"an NLVR2 sample needs 2 images, got {len(cells)}")
+        if len(cells) != self.spec.images_per_sample:
+            raise ValueError(f"a {self.task!r} sample needs {self.spec.images_per_sample} images, got {len(cells)}")
         loaded = []
         for cell in cells:
             key = _cell_key(cell)
@@ -164,15 +159,15 @@ class AshNetsCollator:
         inputs = dict(self.processor(text=[row[self.text_column] for row in kept]))
         cells = [cell for row in kept for cell in self._cells(row)]
         pixels = torch.stack(self._pixels(cells, loaded))
-        if self.task == "nlvr2":
-            pixels = pixels.view(len(kept), 2, *pixels.shape[1:])
+        if self.spec.images_per_sample > 1:
+            pixels = pixels.view(len(kept), self.spec.images_per_sample, *pixels.shape[1:])
         inputs["pixel_values"] = pixels
-        if self.task == "vqa" and "labels" in kept[0]:
+        if self.spec.labels == "soft_scores" and "labels" in kept[0]:
             targets = torch.zeros(len(kept), self.num_labels)
             for index, row in enumerate(kept):
                 for label, score in zip(row["labels"], row["scores"]):
                     targets[index, label] = score
             inputs["labels"] = targets
-        elif self.task in ("entailment", "nlvr2") and "label" in kept[0]:
+        elif self.spec.labels == "class_id" and "label" in kept[0]:
             inputs["labels"] = torch.tensor([row["label"] for row in kept], dtype=torch.long)
         return {"inputs": inputs, "meta": meta, "skipped": skipped}

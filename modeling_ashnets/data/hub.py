@@ -19,30 +19,23 @@ from pathlib import Path
 
 import datasets
 
-from .karpathy import KARPATHY_IMAGE_FEATURES
-from .nlvr2 import NLVR2_FEATURES
-from .snli_ve import ENTAILMENT_LABELS, SNLI_VE_FEATURES
-from .vqa_v2 import VQA_V2_FEATURES, vqa_labels_and_scores
+from ..tasks import TASKS, get_task, resolve
+from .vqa_v2 import vqa_labels_and_scores
 
 
 __all__ = ["HUB_DATASETS", "HUB_TASK_FEATURES", "HubColumnMapping", "load_hub_dataset"]
 
 _IMAGE = datasets.Image(decode=False)
 
-# The file loaders' columns, with images kept encoded (`{"bytes", "path"}`) instead of as paths.
+# The file loaders' columns (each task's `hub_features`), with images kept encoded (`{"bytes", "path"}`) instead of
+# as paths. A task's `hub_required` columns are those it cannot do without (the others get defaults: "" / [] / -1 /
+# the row index).
 HUB_TASK_FEATURES = {
-    "vqa": datasets.Features({**VQA_V2_FEATURES, "image": _IMAGE}),
-    "retrieval": datasets.Features({**KARPATHY_IMAGE_FEATURES, "image": _IMAGE}),
-    "entailment": datasets.Features({**SNLI_VE_FEATURES, "image": _IMAGE}),
-    "nlvr2": datasets.Features({**NLVR2_FEATURES, "images": datasets.List(_IMAGE)}),
-}
-
-# Our columns each task cannot do without (the others get defaults: "" / [] / -1 / the row index).
-_REQUIRED = {
-    "vqa": ("question_id", "image", "question"),
-    "retrieval": ("image", "captions"),
-    "entailment": ("image", "hypothesis", "label"),
-    "nlvr2": ("images", "sentence", "label"),
+    name: datasets.Features({
+        **resolve(task.hub_features),
+        task.image_column: _IMAGE if task.images_per_sample == 1 else datasets.List(_IMAGE),
+    })
+    for name, task in TASKS.items() if task.hub_features
 }
 
 
@@ -67,9 +60,9 @@ class HubColumnMapping:
         """The dataset columns this mapping reads (only those of required columns when not `include_optional`)."""
         names = []
         for ours, theirs in self.columns.items():
-            if include_optional or ours in _REQUIRED[self.task]:
+            if include_optional or ours in get_task(self.task).hub_required:
                 names.extend(theirs if isinstance(theirs, tuple) else (theirs,))
-        if self.image_path_columns and (include_optional or "image" in _REQUIRED[self.task]):
+        if self.image_path_columns and (include_optional or "image" in get_task(self.task).hub_required):
             names.extend(self.image_path_columns)
         return names
 
@@ -163,7 +156,7 @@ def load_hub_dataset(
         raise ValueError(
             f"{name} (split {load_split!r}) lacks the column(s) {missing} that the {task!r} task needs; its columns "
             f"are {column_names}. Pass column_mapping=HubColumnMapping(task={task!r}, columns={{...}}) that maps "
-            f"{list(_REQUIRED[task])} to the dataset's own columns."
+            f"{list(get_task(task).hub_required)} to the dataset's own columns."
         )
     source_features = dataset.features
     for column in column_names:
@@ -215,13 +208,14 @@ def _infer_mapping(name: str, task: str, column_names: list[str]) -> HubColumnMa
     described = "; ".join(f"as {hub_id} it lacks {missing}" for hub_id, missing in misses.items())
     raise ValueError(
         f"{name} matches none of the known {task!r} datasets ({described}); its columns are {column_names}. "
-        f"Pass column_mapping=HubColumnMapping(task={task!r}, columns={{...}}) that maps {list(_REQUIRED[task])} "
-        "to the dataset's own columns."
+        f"Pass column_mapping=HubColumnMapping(task={task!r}, columns={{...}}) that maps "
+        f"{list(get_task(task).hub_required)} to the dataset's own columns."
     )
 
 
 class _RowConverter:
-    """One source row (and its index) -> one row of `HUB_TASK_FEATURES[task]`."""
+    """One source row (and its index) -> one row of `HUB_TASK_FEATURES[task]`, by the method named after the task;
+    class labels are indices into the task's `label_names`."""
 
     def __init__(
         self,
@@ -233,6 +227,7 @@ class _RowConverter:
         image_root: str | Path | None,
     ):
         self.task = task
+        self.classes = get_task(task).label_names
         self.mapping = mapping
         self.columns = dict(mapping.columns)
         self.present = set(column_names)
@@ -289,7 +284,7 @@ class _RowConverter:
             "image": self._image(row),
             "premise": str(self._get(row, "premise", "") or ""),
             "hypothesis": str(self._get(row, "hypothesis")),
-            "label": self._label_index(self._get(row, "label"), ENTAILMENT_LABELS, row),
+            "label": self._label_index(self._get(row, "label"), row),
         }
 
     def _nlvr2(self, row: dict, index: int) -> dict:
@@ -298,18 +293,19 @@ class _RowConverter:
             "identifier": str(self._get(row, "identifier", index)),
             "images": [_image_value(row[left]), _image_value(row[right])],
             "sentence": str(self._get(row, "sentence")),
-            "label": self._label_index(self._get(row, "label"), ("False", "True"), row),
+            "label": self._label_index(self._get(row, "label"), row),
         }
 
-    def _label_index(self, value, names: Sequence[str], row: dict) -> int:
-        """Index in `names` of a label given as a string, a bool (NLVR2) or a ClassLabel id of the source."""
+    def _label_index(self, value, row: dict) -> int:
+        """Index in the task's `label_names` of a label given as a string, a bool (NLVR2) or a ClassLabel id of the
+        source."""
         if self.label_names is not None and isinstance(value, int) and not isinstance(value, bool):
             value = self.label_names[value]
         if isinstance(value, bool):
             value = str(value)
-        if value not in names:
-            raise ValueError(f"Unknown {self.task} label {value!r} (expected one of {tuple(names)}) in {row!r:.200}")
-        return list(names).index(value)
+        if value not in self.classes:
+            raise ValueError(f"Unknown {self.task} label {value!r} (expected one of {self.classes}) in {row!r:.200}")
+        return self.classes.index(value)
 
 
 def _image_value(value) -> dict:
