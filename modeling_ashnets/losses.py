@@ -8,7 +8,9 @@ by one rule. The heads compute features and hand them over; nothing here runs a 
 a tensor's values (on a GPU such a branch waits for the device).
 """
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -22,6 +24,7 @@ __all__ = [
     "info_nce",
     "mask_tokens_for_mlm",
     "masked_prediction_loss",
+    "MlmMasking",
     "positive_pairs",
     "sample_hard_negatives",
 ]
@@ -133,6 +136,12 @@ def sample_hard_negatives(logits: torch.Tensor, positives: torch.Tensor) -> tupl
         return torch.multinomial(weights, 1).squeeze(1), has_negative
 
 
+class MlmMasking(NamedTuple):
+    input_ids: torch.Tensor  # (batch, length): the caption with its chosen tokens masked
+    labels: torch.Tensor  # (batch, length): the original ids where chosen, -100 elsewhere
+    positions: torch.Tensor  # (batch, k): where the prediction head looks; chosen positions first in each row
+
+
 def mask_tokens_for_mlm(
     input_ids: torch.Tensor,
     special_tokens_mask: torch.Tensor,
@@ -140,15 +149,24 @@ def mask_tokens_for_mlm(
     mask_token_id: int,
     probability: float = 0.15,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking: each non-special token is chosen with `probability`; chosen tokens become `[MASK]` (80 %), a
-    random token (10 %) or stay (10 %). Returns (masked ids, labels with -100 where nothing is predicted)."""
-    chosen = torch.rand(input_ids.shape, generator=generator, device=input_ids.device) < probability
-    chosen &= ~special_tokens_mask.bool()
+) -> MlmMasking:
+    """BERT masking as in BERT's own pre-training data: round(probability x n) of a caption's n non-special tokens
+    (at least one), at random; chosen tokens become `[MASK]` (80 %), a random token (10 %) or stay (10 %).
+
+    A fixed count per caption bounds the chosen tokens by k = ceil(probability x length), a number the shape gives:
+    the prediction head then runs on k positions per caption instead of all of them (over a 30k-word vocabulary,
+    most of a pre-training step), without a device sync to count them."""
+    maskable = ~special_tokens_mask.bool()
+    k = max(1, math.ceil(probability * maskable.shape[1]))
+    scores = torch.rand(maskable.shape, generator=generator, device=input_ids.device).masked_fill(~maskable, -1.0)
+    positions = scores.topk(k, dim=1).indices  # maskable positions first, in random order
+    count = (maskable.sum(dim=1) * probability).round().clamp_min(1)
+    first = torch.arange(k, device=input_ids.device) < count[:, None]
+    chosen = torch.zeros_like(maskable).scatter(1, positions, first & maskable.gather(1, positions))
     labels = input_ids.masked_fill(~chosen, -100)
     draw = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
     masked = input_ids.masked_fill(chosen & (draw < 0.8), mask_token_id)
     random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=input_ids.device)
     replace = chosen & (draw >= 0.8) & (draw < 0.9)
     masked = torch.where(replace, random_ids, masked)
-    return masked, labels
+    return MlmMasking(masked, labels, positions)

@@ -974,7 +974,10 @@ class AshNetsPreTrainingOutput(ModelOutput):
     loss: weighted sum of the objectives that are on (`config.<objective>_weight > 0`).
     itc_loss, itm_loss, mlm_loss, mvm_loss, stua_loss: each objective's loss (None when switched off).
     logits_per_image (`(batch, batch)`): ITC similarities of this batch (they choose the SNN's `similar` inputs).
-    mlm_logits (`(batch, text_length, vocab_size)`): MLM predictions on the masked text.
+    mlm_logits (`(batch, num_predictions, vocab_size)`): MLM predictions at `mlm_positions` of the masked text.
+    mlm_positions (`(batch, num_predictions)`): the caption positions `mlm_logits` predict: with the default
+        masking, ceil(mlm_probability x text_length) per caption, the masked ones first (BERT's `masked_lm_positions`);
+        every position with a masking of the caller's own.
     mvm_logits (`(batch, num_visual_tokens, visual_dictionary_size)`): MVM predictions of the dictionary entries.
     snn_firing_rates (`(batch, snn_num_layers)`): firing rates of the image-only pass.
     hidden_states, attentions: those of the fused pass of masked caption and masked image (MLM/MVM), when asked
@@ -989,6 +992,7 @@ class AshNetsPreTrainingOutput(ModelOutput):
     stua_loss: torch.Tensor | None = None
     logits_per_image: torch.Tensor | None = None
     mlm_logits: torch.Tensor | None = None
+    mlm_positions: torch.Tensor | None = None
     mvm_logits: torch.Tensor | None = None
     snn_firing_rates: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
@@ -1135,6 +1139,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             **{f"{name}_loss": losses.get(name) for name in objectives},
             logits_per_image=logits_per_image,
             mlm_logits=masked()["mlm_logits"] if "mlm" in losses else None,
+            mlm_positions=masked()["mlm_positions"] if "mlm" in losses else None,
             mvm_logits=masked()["mvm_logits"] if "mvm" in losses else None,
             snn_firing_rates=firing_rates,
             hidden_states=masked()["fused"].hidden_states if {"mlm", "mvm"} & losses.keys() else None,
@@ -1153,9 +1158,11 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             if masked_input_ids is None or mlm_labels is None:
                 if special_tokens_mask is None:
                     special_tokens_mask = _default_special_tokens_mask(text_ids, texts["attention_mask"])
-                masked_input_ids, mlm_labels = mask_tokens_for_mlm(
+                masked_input_ids, mlm_labels, mlm_positions = mask_tokens_for_mlm(
                     text_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
                 )
+            else:  # a masking of the caller's own: predict at every position
+                mlm_positions = torch.arange(text_ids.shape[1], device=text_ids.device).expand(text_ids.shape)
             text_ids = masked_input_ids
         visual, grid, _, _, _ = self.ashnets.visual_features(
             snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features
@@ -1167,8 +1174,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         text_length = text_ids.shape[1]
         result = {"fused": fused}
         if config.mlm_weight > 0:
-            result["mlm_logits"] = self.mlm_head(fused.last_hidden_state[:, :text_length])
-            result["mlm"] = masked_prediction_loss(result["mlm_logits"], mlm_labels)
+            text_states = fused.last_hidden_state[:, :text_length]
+            gathered = text_states.gather(1, mlm_positions.unsqueeze(-1).expand(-1, -1, text_states.shape[-1]))
+            result["mlm_logits"], result["mlm_positions"] = self.mlm_head(gathered), mlm_positions
+            result["mlm"] = masked_prediction_loss(result["mlm_logits"], mlm_labels.gather(1, mlm_positions))
         if config.mvm_weight > 0:
             result["mvm_logits"] = self.mvm_head(fused.last_hidden_state[:, text_length:])
             result["mvm"] = masked_prediction_loss(result["mvm_logits"], mvm_labels)

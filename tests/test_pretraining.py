@@ -1,5 +1,6 @@
 """AshNetsForPreTraining: every objective finite, switchable, and decreasing over a few steps on a tiny config."""
 
+import math
 import pytest
 import torch
 
@@ -22,7 +23,10 @@ def test_every_objective_is_returned_and_finite(captioned_batch):
         assert torch.isfinite(getattr(outputs, name)), name
     total = outputs.itc_loss + outputs.itm_loss + outputs.mlm_loss + outputs.mvm_loss + outputs.stua_loss
     assert torch.allclose(outputs.loss, total)
-    assert outputs.mlm_logits.shape[:2] == captioned_batch["input_ids"].shape
+    # MLM predicts at ceil(0.15 x length) positions per caption, not over the whole caption.
+    predictions = math.ceil(0.15 * captioned_batch["input_ids"].shape[1])
+    assert outputs.mlm_logits.shape == (4, predictions, model.config.vocab_size)
+    assert outputs.mlm_positions.shape == (4, predictions)
     assert outputs.mvm_logits.shape == (4, model.config.num_visual_tokens, 32)
     outputs.loss.backward()
     assert model.stua_projection.weight.grad.abs().sum() > 0
@@ -68,7 +72,7 @@ def test_losses_decrease_over_a_few_steps(captioned_batch):
     special[:, 0] = True
     special |= captioned_batch["input_ids"] == 102
     special |= captioned_batch["attention_mask"] == 0
-    masked, labels = mask_tokens_for_mlm(captioned_batch["input_ids"], special, 30522, 103, 0.5, generator)
+    masked, labels, _ = mask_tokens_for_mlm(captioned_batch["input_ids"], special, 30522, 103, 0.5, generator)
     first = last = None
     for _ in range(12):
         outputs = model(**captioned_batch, masked_input_ids=masked, mlm_labels=labels)
@@ -87,12 +91,19 @@ def test_bert_masking_recipe():
     ids = torch.randint(1000, 2000, (64, 64))
     special = torch.zeros_like(ids, dtype=torch.bool)
     special[:, 0] = True
-    masked, labels = mask_tokens_for_mlm(ids, special, 30522, 103, 0.15, generator)
+    special[32:, 20:] = True  # shorter captions: padding
+    masked, labels, positions = mask_tokens_for_mlm(ids, special, 30522, 103, 0.15, generator)
     chosen = labels != -100
-    assert not chosen[:, 0].any()
-    assert 0.12 < chosen.float().mean() < 0.18
+    assert not chosen[special].any()
+    # BERT's own count: round(0.15 x n) of the n maskable tokens, at least one, per caption.
+    assert chosen[:32].sum(dim=1).eq(round(0.15 * 63)).all() and chosen[32:].sum(dim=1).eq(round(0.15 * 19)).all()
+    assert positions.shape == (64, math.ceil(0.15 * 64))
+    assert chosen.gather(1, positions).sum() == chosen.sum()  # every chosen token is among the predicted positions
     assert 0.75 < (masked[chosen] == 103).float().mean() < 0.85
     assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(masked[~chosen], ids[~chosen])
+    # A caption with nothing maskable gets no prediction.
+    _, labels, _ = mask_tokens_for_mlm(ids[:1], torch.ones_like(ids[:1], dtype=torch.bool), 30522, 103)
+    assert (labels == -100).all()
 
 
 def test_visual_dictionary_follows_the_features_and_passes_gradients_straight_through():
