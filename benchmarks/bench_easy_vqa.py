@@ -95,23 +95,25 @@ def main():
         arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--output_dir", os.path.join(args.output_dir, name)]
         if args.num_train_epochs is not None:
             arguments += ["--num_train_epochs", args.num_train_epochs]
-        options = run_vqa.parse_args(arguments)
-        train, test, answers = run_vqa.load_data(options)
+        model_args, data_args, training_args = run_vqa.parse_args(arguments)
+        train, test, answers = run_vqa.load_data(data_args)
         id2label = dict(enumerate(answers))
         ashnets, processor = build_model_and_processor(
-            options, AshNetsForQuestionAnswering, id2label=id2label, label2id={a: i for i, a in id2label.items()}
+            model_args, AshNetsForQuestionAnswering, training_args.seed,
+            id2label=id2label, label2id={a: i for i, a in id2label.items()},
         )
         model = ashnets
         if name == "vilt":
             model = vilt_of_similar_size(results["ashnets-tiny"]["parameters"], id2label, 64, args.vilt_patch_size)
             probe = vilt_of_similar_size(results["ashnets-tiny"]["parameters"], id2label, 64, args.vilt_patch_size)
-            rate = steps_per_second(probe, processor, train, options.per_device_train_batch_size)
-            options.max_train_steps = max(1, int(rate * results["ashnets-tiny"]["train_runtime_s"]))
-            print(f"ViLT: {rate:.2f} steps/s -> {options.max_train_steps} steps in ashnets-tiny's training time")
+            rate = steps_per_second(probe, processor, train, training_args.per_device_train_batch_size)
+            training_args.max_train_steps = max(1, int(rate * results["ashnets-tiny"]["train_runtime_s"]))
+            print(f"ViLT: {rate:.2f} steps/s -> {training_args.max_train_steps} steps in ashnets-tiny's training time")
         parameters = sum(p.numel() for p in model.parameters())
         print(f"== {name}: {parameters / 1e6:.2f} M parameters")
-        metrics = run_training(options, "vqa", model, processor, train, test)
-        with open(os.path.join(options.output_dir, "train_results.json"), encoding="utf-8") as handle:
+        metrics = run_training(training_args, "vqa", model, processor, train, test,
+                               script_arguments=(model_args, data_args))
+        with open(os.path.join(training_args.output_dir, "train_results.json"), encoding="utf-8") as handle:
             trained = json.load(handle)
         results[name] = {
             "parameters": parameters,

@@ -9,8 +9,10 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 import torch
+from transformers import HfArgumentParser
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_vqa  # noqa: E402
@@ -37,11 +39,17 @@ DEMO_ARGUMENTS = [
 ]
 
 
+@dataclass
+class DemoArguments:
+    """The demo's own options; any other option goes to examples/run_vqa.py, after the recipe's."""
+
+    output_dir: str = "runs/easy-vqa"
+    num_train_epochs: str | None = field(default=None, metadata={"help": "override the demo's number of epochs"})
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/easy-vqa")
-    parser.add_argument("--num_train_epochs", default=None, help="override the demo's number of epochs")
-    args, extra = parser.parse_known_args()
+    parser = HfArgumentParser(DemoArguments, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args, extra = parser.parse_args_into_dataclasses(return_remaining_strings=True, look_for_args_file=False)
     arguments = [*DEMO_ARGUMENTS, "--output_dir", args.output_dir, *extra]
     if args.num_train_epochs is not None:
         arguments += ["--num_train_epochs", args.num_train_epochs]
