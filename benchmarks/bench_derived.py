@@ -89,8 +89,8 @@ def run_seed(args, seed: int) -> dict:
     arguments = [*RECIPE, "--seed", str(seed), "--num_train_epochs", str(args.epochs), "--output_dir", str(output_dir)]
     if args.init:
         arguments += ["--model_name_or_path", args.init, "--ignore_mismatched_sizes"]
-    metrics = script.main([*arguments, *args.script_args])
-    trained = json.loads((output_dir / "train_results.json").read_text())
+    result = script.main([*arguments, *args.script_args])
+    metrics, trained = result.eval_metrics, result.train_metrics
     run = {"seed": seed, "steps": trained["train_steps"], "train_seconds": trained["train_runtime"], "test": metrics}
     if args.task != "retrieval":
         run["blank"] = blank_image_metrics(args.task, output_dir)

@@ -111,10 +111,9 @@ def main():
             print(f"ViLT: {rate:.2f} steps/s -> {training_args.max_train_steps} steps in ashnets-tiny's training time")
         parameters = sum(p.numel() for p in model.parameters())
         print(f"== {name}: {parameters / 1e6:.2f} M parameters")
-        metrics = run_training(training_args, "vqa", model, processor, train, test,
-                               script_arguments=(model_args, data_args))
-        with open(os.path.join(training_args.output_dir, "train_results.json"), encoding="utf-8") as handle:
-            trained = json.load(handle)
+        result = run_training(training_args, "vqa", model, processor, train, test,
+                              script_arguments=(model_args, data_args))
+        metrics, trained = result.eval_metrics, result.train_metrics
         results[name] = {
             "parameters": parameters,
             "layers": model.config.num_hidden_layers,

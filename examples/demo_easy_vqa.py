@@ -6,7 +6,6 @@ Accelerate), on the easy-VQA data set that ships on PyPI: 38,575 training questi
 """
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -54,13 +53,12 @@ def main():
     if args.num_train_epochs is not None:
         arguments += ["--num_train_epochs", args.num_train_epochs]
 
-    metrics = run_vqa.main(arguments)
+    result = run_vqa.main(arguments)
+    metrics, trained = result.eval_metrics, result.train_metrics
     print(f"\neasy-VQA test accuracy: {metrics['eval_accuracy']:.4f} on {metrics['eval_samples']} questions")
     for key, value in sorted(metrics.items()):
         if key.startswith("eval_accuracy_"):
             print(f"  {key[len('eval_accuracy_'):]:>8} questions: {value:.4f}")
-    with open(os.path.join(args.output_dir, "train_results.json"), encoding="utf-8") as handle:
-        trained = json.load(handle)
     print(f"trained {trained['train_steps']} steps in {trained['train_runtime']:.0f} s "
           f"({trained['train_samples_per_second']:.0f} samples/s)")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForPreTraining
 from modeling_ashnets.data import pretraining as corpus
-from modeling_ashnets.training import build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
 from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
@@ -75,7 +75,7 @@ def load_sources(args) -> list:
     return sources
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> TrainingResult:
     model_args, data_args, training_args = parse_args(argv)
     train = corpus.mix_pretraining_sources(load_sources(data_args), data_args.mixing_weights, seed=training_args.seed)
     model, processor = build_model_and_processor(model_args, AshNetsForPreTraining, training_args.seed)

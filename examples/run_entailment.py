@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForEntailment
-from modeling_ashnets.training import build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
 from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
@@ -55,7 +55,7 @@ def load_data(args):
             load_hub_dataset(args.dataset, "entailment", args.eval_split))
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> TrainingResult:
     model_args, data_args, training_args = parse_args(argv)
     train, evaluation = load_data(data_args)
     model, processor = build_model_and_processor(model_args, AshNetsForEntailment, training_args.seed)

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForRetrieval
-from modeling_ashnets.training import build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
 from modeling_ashnets.training_args import RetrievalTrainingArguments, ModelArguments, parse_script_arguments
 
 
@@ -70,7 +70,7 @@ def load_data(args):
     return _caption_pairs(train), load_hub_dataset(args.dataset, "retrieval", args.eval_split)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> TrainingResult:
     model_args, data_args, training_args = parse_args(argv)
     train, evaluation = load_data(data_args)
     model, processor = build_model_and_processor(model_args, AshNetsForRetrieval, training_args.seed)

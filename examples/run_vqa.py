@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForQuestionAnswering
-from modeling_ashnets.training import build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
 from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
@@ -75,7 +75,7 @@ def load_data(args):
     return train, evaluation, answers
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> TrainingResult:
     model_args, data_args, training_args = parse_args(argv)
     train, evaluation, answers = load_data(data_args)
     id2label = dict(enumerate(answers))

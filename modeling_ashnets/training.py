@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+from dataclasses import dataclass, field
 
 import datasets
 import torch
@@ -31,7 +32,7 @@ from .image_processing_ashnets import AshNetsImageProcessor
 from .processing_ashnets import AshNetsProcessor
 
 
-__all__ = ["build_model_and_processor", "default_tokenizer_path", "run_training"]
+__all__ = ["TrainingResult", "build_model_and_processor", "default_tokenizer_path", "run_training"]
 
 POSITION_FILE = "data_position_rank{}.json"  # where each process's data stream stood at a checkpoint
 COMPLETE_MARKER = "checkpoint_complete"  # written last: a run killed while saving leaves a folder without it
@@ -247,6 +248,19 @@ def _any_process(accelerator, flag: bool) -> bool:
     return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), reduction="sum").item())
 
 
+@dataclass
+class TrainingResult:
+    """What `run_training` did, returned so that callers need not read it back from `output_dir`."""
+
+    train_metrics: dict  # train_results.json's measurements: steps, runtime, samples/s, skipped samples, ...
+    # eval_results.json: the final evaluation, keys prefixed `eval_` (empty without an eval set, and on every process
+    # but the main one, which alone evaluates)
+    eval_metrics: dict
+    output_dir: str
+    global_step: int
+    log_history: list[dict] = field(default_factory=list)  # the logged losses and evaluations, step by step
+
+
 def _recorded_arguments(*arguments) -> dict:
     """The scalar values of the argument objects (dataclasses or namespaces), by name: what train_results.json and
     the tracker record of a run."""
@@ -257,12 +271,11 @@ def _recorded_arguments(*arguments) -> dict:
 
 
 def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None,
-                 script_arguments=()) -> dict:
+                 script_arguments=()) -> TrainingResult:
     """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
     evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
     `args.output_dir` (`args`: an `AshNetsTrainingArguments`). `script_arguments` (the script's model and data
-    arguments) are recorded with `args` in train_results.json and the tracker's config. Returns the final evaluation
-    metrics (keys prefixed `eval_`; empty without an eval set)."""
+    arguments) are recorded with `args` in train_results.json and the tracker's config."""
     forward_kwargs = forward_kwargs or {}
     recorded = _recorded_arguments(*script_arguments, args)
     accelerator = Accelerator(
@@ -434,21 +447,21 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     digests = gather_object([_parameter_digest(unwrapped)])
     skipped = int(accelerator.reduce(torch.tensor([skipped], device=accelerator.device), reduction="sum").item())
     unwrapped.save_pretrained(args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    train_metrics = {
+        "train_steps": completed_steps,
+        "train_runtime": train_runtime,
+        "eval_runtime_during_training": eval_runtime,
+        "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
+        "train_skipped_samples": skipped,
+        "num_processes": accelerator.num_processes,
+        "parameter_digest_per_process": digests,
+    }
     if accelerator.is_main_process:
         processor.save_pretrained(args.output_dir)
         _write_json(os.path.join(args.output_dir, "eval_results.json"), metrics)
-        _write_json(os.path.join(args.output_dir, "train_results.json"), {
-            "train_steps": completed_steps,
-            "train_runtime": train_runtime,
-            "eval_runtime_during_training": eval_runtime,
-            "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
-            "train_skipped_samples": skipped,
-            "num_processes": accelerator.num_processes,
-            "parameter_digest_per_process": digests,
-            "task": task,
-            "arguments": recorded,
-            "log_history": history,
-        })
+        _write_json(os.path.join(args.output_dir, "train_results.json"),
+                    {**train_metrics, "task": task, "arguments": recorded, "log_history": history})
     if args.report_to != "none":
         accelerator.end_training()
-    return metrics
+    return TrainingResult(train_metrics=train_metrics, eval_metrics=metrics, output_dir=args.output_dir,
+                          global_step=completed_steps, log_history=history)

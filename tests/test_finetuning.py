@@ -29,13 +29,17 @@ def test_vqa_script_trains_saves_and_reloads(tmp_path):
     import modeling_ashnets  # noqa: F401
 
     output = tmp_path / "vqa"
-    metrics = run_vqa.main([*TINY, "--output_dir", str(output), "--max_train_steps", "3",
-                            "--max_train_samples", "64", "--max_eval_samples", "40"])
+    result = run_vqa.main([*TINY, "--output_dir", str(output), "--max_train_steps", "3",
+                           "--max_train_samples", "64", "--max_eval_samples", "40"])
     saved = _json(output, "eval_results.json")
-    assert saved == pytest.approx(metrics)
+    assert saved == pytest.approx(result.eval_metrics)
     assert saved["eval_samples"] == 40 and 0.0 <= saved["eval_accuracy"] <= 1.0
     assert {"eval_accuracy_yes_no", "eval_accuracy_color", "eval_accuracy_shape"} & set(saved)
-    assert _json(output, "train_results.json")["train_steps"] == 3
+    trained = _json(output, "train_results.json")
+    assert trained["train_steps"] == result.global_step == 3 and result.output_dir == str(output)
+    assert result.train_metrics == {k: v for k, v in trained.items() if k not in ("task", "arguments", "log_history")}
+    assert result.log_history == trained["log_history"] and len(result.log_history) == 3
+    assert trained["arguments"]["dataset"] == "easy-vqa" and trained["arguments"]["preset"] == "ashnets-tiny"
     model = AutoModelForVisualQuestionAnswering.from_pretrained(output)
     processor = AutoProcessor.from_pretrained(output, backend="pil")
     assert model.config.id2label[0] == "circle" and model.config.snn_time_steps == 2
@@ -90,10 +94,11 @@ def test_retrieval_and_nlvr2_scripts_run(tmp_path):
     import run_retrieval
 
     retrieval = run_retrieval.main([*TINY, "--output_dir", str(tmp_path / "r"), "--max_train_steps", "2",
-                                    "--max_train_samples", "32", "--max_eval_samples", "20", "--rerank_k", "3"])
+                                    "--max_train_samples", "32", "--max_eval_samples", "20",
+                                    "--rerank_k", "3"]).eval_metrics
     assert {"eval_tr_r@1", "eval_ir_r@10", "eval_r_mean"} <= set(retrieval) and retrieval["eval_images"] == 20
     nlvr2 = run_nlvr2.main([*TINY, "--output_dir", str(tmp_path / "n"), "--max_train_steps", "2",
-                            "--max_train_samples", "32", "--max_eval_samples", "20"])
+                            "--max_train_samples", "32", "--max_eval_samples", "20"]).eval_metrics
     assert nlvr2["eval_samples"] == 20
 
 
@@ -162,9 +167,9 @@ def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_p
              "--train_images", str(images), "--eval_questions", str(tmp_path / "q.json"),
              "--eval_annotations", str(tmp_path / "a.json"), "--eval_images", str(images)]
     output = tmp_path / "out"
-    metrics = run_vqa.main([*TINY, "--dataset", "vqa-v2", *files, "--output_dir", str(output),
-                            "--max_train_steps", "3", *(["--streaming"] if streaming else [])])
-    trained = _json(output, "train_results.json")
+    result = run_vqa.main([*TINY, "--dataset", "vqa-v2", *files, "--output_dir", str(output),
+                           "--max_train_steps", "3", *(["--streaming"] if streaming else [])])
+    metrics, trained = result.eval_metrics, result.train_metrics
     assert trained["train_steps"] == 3 and trained["train_skipped_samples"] >= 2
     assert metrics["eval_samples"] == 4 and metrics["eval_skipped_samples"] == 4
     assert metrics["eval_accuracy_other"] == metrics["eval_accuracy"]

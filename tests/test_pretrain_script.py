@@ -47,9 +47,9 @@ def test_pretraining_on_the_builtin_corpus_then_fine_tuning(tmp_path):
         assert 0.0 <= logged["firing_rate/block_0"] <= 1.0
     assert list(output.rglob("events.out.tfevents.*")), "no TensorBoard log written"
     assert _json(output / "config.json")["architectures"] == ["AshNetsForPreTraining"]
-    metrics = run_vqa.main([*TINY[:-2], "--model_name_or_path", str(output), "--output_dir", str(tmp_path / "vqa"),
-                            "--max_train_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "16"])
-    assert metrics["eval_samples"] == 16
+    result = run_vqa.main([*TINY[:-2], "--model_name_or_path", str(output), "--output_dir", str(tmp_path / "vqa"),
+                           "--max_train_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "16"])
+    assert result.eval_metrics["eval_samples"] == 16
 
 
 def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
@@ -59,8 +59,7 @@ def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
 
     files = write_pretraining_fixtures(tmp_path / "raw")
     common = [*TINY, *_file_sources(files), "--streaming", "--max_train_steps", "8", "--checkpointing_steps", "2"]
-    straight = tmp_path / "straight"
-    pretrain.main([*common, "--output_dir", str(straight)])
+    straight = pretrain.main([*common, "--output_dir", str(tmp_path / "straight")])
 
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, str(EXAMPLES / "pretrain.py"), *common, "--output_dir", str(killed)],
@@ -72,10 +71,9 @@ def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (killed / "train_results.json").exists(), "the run finished before it could be killed"
-    pretrain.main([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "latest"])
+    resumed = pretrain.main([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "latest"]).log_history
 
-    expected = {entry["step"]: entry for entry in _json(straight / "train_results.json")["log_history"]}
-    resumed = _json(killed / "train_results.json")["log_history"]
+    expected = {entry["step"]: entry for entry in straight.log_history}
     assert resumed and resumed[0]["step"] > 2 and resumed[-1]["step"] == 8
     for entry in resumed:
         for name in (*OBJECTIVES, "loss"):
