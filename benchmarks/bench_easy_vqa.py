@@ -5,27 +5,24 @@ one `make demo` uses) with the demo's recipe and the same wall-clock training bu
 demo's epochs, and ViLT for as many steps as it takes in the same time (its speed is measured first on 20 steps).
 Both are then evaluated on the full easy-VQA test split (9,673 questions). ViLT gets the same pixels (64x64, ImageNet-normalised) and the same
 bert-base-uncased WordPiece ids; its depth is chosen so that its parameter count is the closest to ashnets-tiny's.
-Writes benchmarks/results/easy_vqa.json and easy_vqa.md (the README table). Run: `python benchmarks/bench_easy_vqa.py`.
+Writes benchmarks/results/easy_vqa.json and easy_vqa.md (the README table). Run: `python -m benchmarks.bench_easy_vqa`.
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-import demo_easy_vqa  # noqa: E402
-import run_vqa  # noqa: E402
-from results_files import machine, write_results  # noqa: E402
+from benchmarks.results_files import machine, write_results
+from examples import demo_easy_vqa, run_vqa
+from modeling_ashnets import AshNetsForQuestionAnswering
+from modeling_ashnets.data.collators import AshNetsCollator
+from modeling_ashnets.training import build_model_and_processor, run_training
 
-from modeling_ashnets import AshNetsForQuestionAnswering  # noqa: E402
-from modeling_ashnets.data.collators import AshNetsCollator  # noqa: E402
-from modeling_ashnets.training import build_model_and_processor, run_training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def vilt_of_similar_size(target_parameters: int, id2label: dict, image_size: int, patch_size: int):

@@ -17,23 +17,20 @@ and kept for the others, so every seed runs the same steps. Compute is wall-cloc
 (evaluation and set-up are not counted). Every arm is evaluated on the full easy-VQA test split every
 `--eval_steps` fine-tuning steps, which gives the curves and the first step at 99 %. Writes
 benchmarks/results/pretraining.json and pretraining.md (the README table).
-Run: `python benchmarks/bench_pretraining.py [--seeds 0 1 2] [--ablations]`.
+Run: `python -m benchmarks.bench_pretraining [--seeds 0 1 2] [--ablations]`.
 """
 
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_files import machine, write_results
+from examples import demo_easy_vqa, pretrain, run_vqa
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-import demo_easy_vqa  # noqa: E402
-import pretrain  # noqa: E402
-import run_vqa  # noqa: E402
-from results_files import machine, write_results  # noqa: E402
 
 RECIPE_OVERRIDES = "initializer_range=0.05,hidden_dropout_prob=0,attention_probs_dropout_prob=0"
 PRETRAIN_ARGUMENTS = [

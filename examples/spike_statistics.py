@@ -19,8 +19,6 @@ import torch
 
 from modeling_ashnets.training_args import parse_script_arguments
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 
 @dataclass
 class SpikeStatisticsArguments:

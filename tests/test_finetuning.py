@@ -11,7 +11,6 @@ import pytest
 import torch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
 
 TINY = ["--image_size", "64", "--snn_time_steps", "2", "--per_device_train_batch_size", "8",
         "--per_device_eval_batch_size", "32", "--learning_rate", "1e-3", "--logging_steps", "1", "--seed", "0"]
@@ -23,7 +22,7 @@ def _json(folder, name):
 
 
 def test_vqa_script_trains_saves_and_reloads(tmp_path):
-    import run_vqa
+    from examples import run_vqa
     from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
     import modeling_ashnets  # noqa: F401
@@ -58,7 +57,7 @@ def _straight_and_resumed(script, common, tmp_path):
 
 
 def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
-    import run_entailment
+    from examples import run_entailment
 
     common = [*TINY, "--max_train_samples", "48", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2"]
@@ -74,7 +73,7 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
 
 
 def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
-    import run_vqa
+    from examples import run_vqa
 
     common = [*TINY, "--max_train_samples", "64", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2", "--balance_by", "question_type,answers",
@@ -90,8 +89,8 @@ def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
 
 
 def test_retrieval_and_nlvr2_scripts_run(tmp_path):
-    import run_nlvr2
-    import run_retrieval
+    from examples import run_nlvr2
+    from examples import run_retrieval
 
     retrieval = run_retrieval.main([*TINY, "--output_dir", str(tmp_path / "r"), "--max_train_steps", "2",
                                     "--max_train_samples", "32", "--max_eval_samples", "20",
@@ -104,9 +103,9 @@ def test_retrieval_and_nlvr2_scripts_run(tmp_path):
 
 def test_a_task_starts_from_another_tasks_checkpoint(tmp_path):
     """Entailment and NLVR2 from a VQA checkpoint: the encoder is the checkpoint's, the head starts fresh."""
-    import run_entailment
-    import run_nlvr2
-    import run_vqa
+    from examples import run_entailment
+    from examples import run_nlvr2
+    from examples import run_vqa
     from safetensors.torch import load_file
 
     few = ["--max_train_steps", "1", "--max_train_samples", "16", "--max_eval_samples", "8"]
@@ -145,7 +144,7 @@ def test_two_process_accelerate_launch(tmp_path):
 @pytest.mark.parametrize("streaming", [False, True])
 def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_path, streaming):
     """The official VQA v2 format end to end: one image is missing, one is not a JPEG; both are skipped, counted."""
-    import run_vqa
+    from examples import run_vqa
     from PIL import Image
 
     images = tmp_path / "val2014"

@@ -14,7 +14,6 @@ import pytest
 from conftest import write_pretraining_fixtures
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
 
 TINY = ["--image_size", "64", "--snn_time_steps", "2", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
         "--logging_steps", "1", "--seed", "0", "--config_overrides", "visual_dictionary_size=64"]
@@ -33,8 +32,8 @@ def _file_sources(files):
 
 
 def test_pretraining_on_the_builtin_corpus_then_fine_tuning(tmp_path):
-    import pretrain
-    import run_vqa
+    from examples import pretrain
+    from examples import run_vqa
 
     output = tmp_path / "pretrained"
     pretrain.main([*TINY, "--output_dir", str(output), "--max_train_samples", "96", "--max_train_steps", "3",
@@ -55,7 +54,7 @@ def test_pretraining_on_the_builtin_corpus_then_fine_tuning(tmp_path):
 def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
     """A streamed run is killed (SIGKILL) after a checkpoint and resumed: the steps after the checkpoint have the
     losses of a run that was never interrupted (same data position, same random draws)."""
-    import pretrain
+    from examples import pretrain
 
     files = write_pretraining_fixtures(tmp_path / "raw")
     common = [*TINY, *_file_sources(files), "--streaming", "--max_train_steps", "8", "--checkpointing_steps", "2"]
