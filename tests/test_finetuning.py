@@ -191,3 +191,20 @@ def test_config_overrides_read_each_value_as_the_type_of_its_option():
                           ("use_snn=maybe", "can't derive true or false"), ("vqa_loss", "length 1")]:
         with pytest.raises(ValueError, match=f"--config_overrides '{text}': .*{problem}.* name=value pairs"):
             parse(text)
+
+
+def test_options_parse_into_typed_dataclasses_with_the_scripts_defaults():
+    """(model, data, training) dataclasses from the scripts' flags; pre-training keeps its own warm-up and schedule,
+    retrieval adds --rerank_k, and an unknown option is a usage error as before."""
+    from examples import pretrain, run_retrieval, run_vqa
+
+    model_args, data_args, training_args = run_vqa.parse_args(
+        ["--output_dir", "o", "--train_questions", "a.json", "b.json", "--streaming", "--ignore_mismatched_sizes"])
+    assert model_args.preset == "ashnets-tiny" and model_args.ignore_mismatched_sizes and model_args.image_size is None
+    assert data_args.train_questions == ["a.json", "b.json"] and data_args.streaming and data_args.num_answers == 3129
+    assert training_args.output_dir == "o" and training_args.warmup_ratio == 0.1 and training_args.seed == 42
+    training_args = pretrain.parse_args(["--output_dir", "o"])[2]
+    assert (training_args.warmup_ratio, training_args.lr_scheduler_type) == (0.05, "cosine")
+    assert run_retrieval.parse_args(["--output_dir", "o", "--rerank_k", "3"])[2].rerank_k == 3
+    with pytest.raises(SystemExit):
+        run_vqa.parse_args(["--output_dir", "o", "--no_such_option", "1"])
