@@ -26,7 +26,7 @@ test: install
 # Speed, memory and FLOP/s (minutes on a CPU); the accuracy benchmarks are benchmarks/bench_easy_vqa.py and
 # benchmarks/bench_pretraining.py (tens of minutes each).
 bench: install
-	$(BIN)/python benchmarks/bench_performance.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_performance $(BENCH_ARGS)
 
 install: $(DEPS_STAMP)
 	@# Point the editable install at this checkout (cheap; needed when a clone reuses an environment).

@@ -11,25 +11,23 @@ text when the text is new): the best a model can do without the images. On blank
 the images loses what the images told it; a model that reads only the text keeps its accuracy. Retrieval has no
 blank control (a gallery of identical images ranks at chance by construction).
 
-    python benchmarks/bench_derived.py --task entailment --name entailment-scratch --epochs 10
-    python benchmarks/bench_derived.py --task entailment --name entailment-from-vqa --init runs/easy-vqa --epochs 3
+    python -m benchmarks.bench_derived --task entailment --name entailment-scratch --epochs 10
+    python -m benchmarks.bench_derived --task entailment --name entailment-from-vqa --init runs/easy-vqa --epochs 3
 
 Writes benchmarks/results/derived/<name>.json (metrics per seed) and benchmarks/results/derived.md (one row per
 variant: mean and worst over seeds). Models go to runs/derived/<name>/seed-<seed>/.
 """
 
 import argparse
+import importlib
 import json
-import sys
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "examples"))
-from results_files import stored_runs, write_variant  # noqa: E402
+from benchmarks.results_files import stored_runs, write_variant
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # The demo's recipe (examples/demo_easy_vqa.py) less what is VQA's own (the answer loss, question-type balance).
 RECIPE = ["--preset", "ashnets-tiny", "--per_device_train_batch_size", "64", "--per_device_eval_batch_size", "256",
@@ -84,13 +82,13 @@ def blank_image_metrics(task: str, output_dir: Path) -> dict:
 
 
 def run_seed(args, seed: int) -> dict:
-    script = __import__(TASKS[args.task][0])
+    script = importlib.import_module(f"examples.{TASKS[args.task][0]}")
     output_dir = ROOT / "runs" / "derived" / args.name / f"seed-{seed}"
     arguments = [*RECIPE, "--seed", str(seed), "--num_train_epochs", str(args.epochs), "--output_dir", str(output_dir)]
     if args.init:
         arguments += ["--model_name_or_path", args.init, "--ignore_mismatched_sizes"]
-    metrics = script.main([*arguments, *args.script_args])
-    trained = json.loads((output_dir / "train_results.json").read_text())
+    result = script.main([*arguments, *args.script_args])
+    metrics, trained = result.eval_metrics, result.train_metrics
     run = {"seed": seed, "steps": trained["train_steps"], "train_seconds": trained["train_runtime"], "test": metrics}
     if args.task != "retrieval":
         run["blank"] = blank_image_metrics(args.task, output_dir)

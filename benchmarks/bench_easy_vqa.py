@@ -5,27 +5,24 @@ one `make demo` uses) with the demo's recipe and the same wall-clock training bu
 demo's epochs, and ViLT for as many steps as it takes in the same time (its speed is measured first on 20 steps).
 Both are then evaluated on the full easy-VQA test split (9,673 questions). ViLT gets the same pixels (64x64, ImageNet-normalised) and the same
 bert-base-uncased WordPiece ids; its depth is chosen so that its parameter count is the closest to ashnets-tiny's.
-Writes benchmarks/results/easy_vqa.json and easy_vqa.md (the README table). Run: `python benchmarks/bench_easy_vqa.py`.
+Writes benchmarks/results/easy_vqa.json and easy_vqa.md (the README table). Run: `python -m benchmarks.bench_easy_vqa`.
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-import demo_easy_vqa  # noqa: E402
-import run_vqa  # noqa: E402
-from results_files import machine, write_results  # noqa: E402
+from benchmarks.results_files import machine, write_results
+from examples import demo_easy_vqa, run_vqa
+from modeling_ashnets import AshNetsForQuestionAnswering
+from modeling_ashnets.data.collators import AshNetsCollator
+from modeling_ashnets.training import build_model_and_processor, run_training
 
-from modeling_ashnets import AshNetsForQuestionAnswering  # noqa: E402
-from modeling_ashnets.data.collators import AshNetsCollator  # noqa: E402
-from modeling_ashnets.training import build_model_and_processor, run_training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def vilt_of_similar_size(target_parameters: int, id2label: dict, image_size: int, patch_size: int):
@@ -95,24 +92,25 @@ def main():
         arguments = [*demo_easy_vqa.DEMO_ARGUMENTS, "--output_dir", os.path.join(args.output_dir, name)]
         if args.num_train_epochs is not None:
             arguments += ["--num_train_epochs", args.num_train_epochs]
-        options = run_vqa.parse_args(arguments)
-        train, test, answers = run_vqa.load_data(options)
+        model_args, data_args, training_args = run_vqa.parse_args(arguments)
+        train, test, answers = run_vqa.load_data(data_args)
         id2label = dict(enumerate(answers))
         ashnets, processor = build_model_and_processor(
-            options, AshNetsForQuestionAnswering, id2label=id2label, label2id={a: i for i, a in id2label.items()}
+            model_args, AshNetsForQuestionAnswering, training_args.seed,
+            id2label=id2label, label2id={a: i for i, a in id2label.items()},
         )
         model = ashnets
         if name == "vilt":
             model = vilt_of_similar_size(results["ashnets-tiny"]["parameters"], id2label, 64, args.vilt_patch_size)
             probe = vilt_of_similar_size(results["ashnets-tiny"]["parameters"], id2label, 64, args.vilt_patch_size)
-            rate = steps_per_second(probe, processor, train, options.per_device_train_batch_size)
-            options.max_train_steps = max(1, int(rate * results["ashnets-tiny"]["train_runtime_s"]))
-            print(f"ViLT: {rate:.2f} steps/s -> {options.max_train_steps} steps in ashnets-tiny's training time")
+            rate = steps_per_second(probe, processor, train, training_args.per_device_train_batch_size)
+            training_args.max_train_steps = max(1, int(rate * results["ashnets-tiny"]["train_runtime_s"]))
+            print(f"ViLT: {rate:.2f} steps/s -> {training_args.max_train_steps} steps in ashnets-tiny's training time")
         parameters = sum(p.numel() for p in model.parameters())
         print(f"== {name}: {parameters / 1e6:.2f} M parameters")
-        metrics = run_training(options, "vqa", model, processor, train, test)
-        with open(os.path.join(options.output_dir, "train_results.json"), encoding="utf-8") as handle:
-            trained = json.load(handle)
+        result = run_training(training_args, "vqa", model, processor, train, test,
+                              script_arguments=(model_args, data_args))
+        metrics, trained = result.eval_metrics, result.train_metrics
         results[name] = {
             "parameters": parameters,
             "layers": model.config.num_hidden_layers,

@@ -12,8 +12,8 @@ that a run spends its time in the model. The defaults are the recipe before this
 question mix, ViLT's BCE); `make demo`'s recipe is `--balance type --loss ce --epochs 6`. Each variant runs over the
 same seeds:
 
-    python benchmarks/bench_grounding.py --name demo-recipe --balance type --loss ce --epochs 6 --seeds 0 1 2
-    python benchmarks/bench_grounding.py --name screen-lr3e-4 --learning_rate 3e-4 --seeds 1 --max_steps 1200
+    python -m benchmarks.bench_grounding --name demo-recipe --balance type --loss ce --epochs 6 --seeds 0 1 2
+    python -m benchmarks.bench_grounding --name screen-lr3e-4 --learning_rate 3e-4 --seeds 1 --max_steps 1200
 
 Writes benchmarks/results/grounding/<name>.json (curves per seed) and updates benchmarks/results/grounding.md (one
 row per variant: mean and worst over seeds) and docs/images/grounding.png (the curves of the variants listed with
@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import math
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -33,14 +32,12 @@ import torch
 from torch import nn
 from transformers import get_scheduler
 
+from benchmarks.results_files import machine
+from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering, AshNetsImageProcessor
+from modeling_ashnets.data.easy_vqa import easy_vqa_answers, easy_vqa_question_type
+from modeling_ashnets.training import _config_overrides, _parameter_groups, default_tokenizer_path
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from results_files import machine  # noqa: E402
-
-from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering, AshNetsImageProcessor  # noqa: E402
-from modeling_ashnets.data.easy_vqa import easy_vqa_answers, easy_vqa_question_type  # noqa: E402
-from modeling_ashnets.training import _config_overrides, _parameter_groups, default_tokenizer_path  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results"
 QUESTION_TYPES = ("color", "shape", "yes/no color", "yes/no shape")
 DEMO_CONFIG = "initializer_range=0.05,hidden_dropout_prob=0,attention_probs_dropout_prob=0"

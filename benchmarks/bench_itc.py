@@ -6,8 +6,8 @@ embeddings that are all alike), the mean cosine between the batch's image embedd
 (1 = collapsed to one point), and the gap between matched and unmatched pairs' cosines. At the end: R@1 both ways on
 the retrieval test gallery (one image per distinct caption). The variants differ in config options and learning rate:
 
-    python benchmarks/bench_itc.py --name pooler-lr1e-4 --learning_rate 1e-4
-    python benchmarks/bench_itc.py --name layer-norm-lr1e-4 --learning_rate 1e-4 \
+    python -m benchmarks.bench_itc --name pooler-lr1e-4 --learning_rate 1e-4
+    python -m benchmarks.bench_itc --name layer-norm-lr1e-4 --learning_rate 1e-4 \
         --config_overrides contrastive_summary=layer_norm
 
 Writes benchmarks/results/itc/<name>.json (curves) and benchmarks/results/itc.md (one row per variant).
@@ -16,21 +16,18 @@ Writes benchmarks/results/itc/<name>.json (curves) and benchmarks/results/itc.md
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_files import stored_runs, write_variant
+from modeling_ashnets import AshNetsConfig, AshNetsForRetrieval, AshNetsImageProcessor
+from modeling_ashnets.data.easy_vqa import load_easy_vqa_retrieval
+from modeling_ashnets.losses import caption_keys, info_nce, positive_pairs
+from modeling_ashnets.training import _config_overrides, default_tokenizer_path
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from results_files import stored_runs, write_variant  # noqa: E402
-
-from modeling_ashnets import AshNetsConfig, AshNetsForRetrieval, AshNetsImageProcessor  # noqa: E402
-from modeling_ashnets.data.easy_vqa import load_easy_vqa_retrieval  # noqa: E402
-from modeling_ashnets.losses import caption_keys, info_nce, positive_pairs  # noqa: E402
-from modeling_ashnets.training import _config_overrides, default_tokenizer_path  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results"
 CHECKPOINTS = (0, 10, 25, 50, 100, 200, 300)
 

@@ -11,7 +11,7 @@
   inference at >= 50 % of the matrix-multiply peak).
 * Peak memory: the process's peak resident set (CPU) or `torch.cuda.max_memory_allocated` (GPU), per case.
 
-Run: `make bench` (or `python benchmarks/bench_performance.py [--skip_base]`). Writes benchmarks/results/performance.json
+Run: `make bench` (or `python -m benchmarks.bench_performance [--skip_base]`). Writes benchmarks/results/performance.json
 and performance.md (the README table). Accuracy against ViLT is in bench_easy_vqa.py.
 """
 
@@ -19,18 +19,16 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
-from results_files import machine, write_results  # noqa: E402
+from benchmarks.results_files import machine, write_results
+from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering
 
-from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def matmul_peak(device: torch.device, sizes=(1024, 2048, 4096), repeats: int = 5) -> float:
@@ -206,7 +204,7 @@ def tiny_cases(batch: dict, device, repeats: int) -> dict:
     twin = AshNetsConfig.from_preset("ashnets-tiny", snn_neuron="relu", snn_time_steps=1, **overrides)
     cases["ANN twin (ReLU, T=1)"] = measure(AshNetsForQuestionAnswering(twin), batch, device, repeats)
     # transformers' ViLT of the same width and the closest parameter count (as in bench_easy_vqa.py), same batch.
-    from bench_easy_vqa import vilt_of_similar_size
+    from benchmarks.bench_easy_vqa import vilt_of_similar_size
 
     torch.manual_seed(0)
     parameters = sum(p.numel() for p in AshNetsForQuestionAnswering(

@@ -17,23 +17,20 @@ and kept for the others, so every seed runs the same steps. Compute is wall-cloc
 (evaluation and set-up are not counted). Every arm is evaluated on the full easy-VQA test split every
 `--eval_steps` fine-tuning steps, which gives the curves and the first step at 99 %. Writes
 benchmarks/results/pretraining.json and pretraining.md (the README table).
-Run: `python benchmarks/bench_pretraining.py [--seeds 0 1 2] [--ablations]`.
+Run: `python -m benchmarks.bench_pretraining [--seeds 0 1 2] [--ablations]`.
 """
 
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_files import machine, write_results
+from examples import demo_easy_vqa, pretrain, run_vqa
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-import demo_easy_vqa  # noqa: E402
-import pretrain  # noqa: E402
-import run_vqa  # noqa: E402
-from results_files import machine, write_results  # noqa: E402
 
 RECIPE_OVERRIDES = "initializer_range=0.05,hidden_dropout_prob=0,attention_probs_dropout_prob=0"
 PRETRAIN_ARGUMENTS = [
@@ -47,16 +44,10 @@ PRETRAIN_ARGUMENTS = [
 OBJECTIVES = ("itc", "itm", "mlm", "mvm", "stua")
 
 
-def _train_results(folder: str) -> dict:
-    with open(os.path.join(folder, "train_results.json"), encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _pretrain(output_dir: str, steps: int, seed: int, extra_overrides: str | None = None) -> dict:
+def _pretrain(output_dir: str, steps: int, seed: int, extra_overrides: str | None = None):
     overrides = RECIPE_OVERRIDES + (f",{extra_overrides}" if extra_overrides else "")
-    pretrain.main([*PRETRAIN_ARGUMENTS, "--config_overrides", overrides, "--max_train_steps", str(steps),
-                   "--seed", str(seed), "--output_dir", output_dir])
-    return _train_results(output_dir)
+    return pretrain.main([*PRETRAIN_ARGUMENTS, "--config_overrides", overrides, "--max_train_steps", str(steps),
+                          "--seed", str(seed), "--output_dir", output_dir])
 
 
 def _fine_tune(output_dir: str, args, seed: int, steps: int | None = None, start_from: str | None = None) -> dict:
@@ -66,17 +57,17 @@ def _fine_tune(output_dir: str, args, seed: int, steps: int | None = None, start
         arguments += ["--max_train_steps", str(steps)]
     if start_from is not None:
         arguments += ["--model_name_or_path", start_from]
-    metrics = run_vqa.main(arguments)
-    trained = _train_results(output_dir)
+    result = run_vqa.main(arguments)
+    trained = result.train_metrics
     curve = [{"step": entry["step"], **{k: v for k, v in entry.items() if k.startswith("eval_accuracy")}}
-             for entry in trained["log_history"] if "eval_accuracy" in entry]
-    final = {k: v for k, v in metrics.items() if k.startswith("eval_accuracy")}
+             for entry in result.log_history if "eval_accuracy" in entry]
+    final = {k: v for k, v in result.eval_metrics.items() if k.startswith("eval_accuracy")}
     return {**final, "train_steps": trained["train_steps"], "train_runtime_s": trained["train_runtime"],
             "curve": [*curve, {"step": trained["train_steps"], **final}]}
 
 
-def _final_losses(pretrained: dict) -> dict:
-    losses = [entry for entry in pretrained["log_history"] if "loss" in entry]
+def _final_losses(log_history: list[dict]) -> dict:
+    losses = [entry for entry in log_history if "loss" in entry]
     first, last = (losses[0], losses[-1]) if losses else ({}, {})
     return {
         "first_logged": {k: v for k, v in first.items() if k.endswith("loss") or k.startswith("firing_rate")},
@@ -196,14 +187,15 @@ def main():
         folder = out / f"seed-{seed}" / name
         pretrained = _pretrain(str(folder), plan["pretrain_steps"], seed, extra_overrides)
         result = _fine_tune(str(folder) + "-vqa", args, seed, plan["fine_tuning_steps"], str(folder))
-        return {**result, "pretrain_steps": plan["pretrain_steps"], "pretrain_runtime_s": pretrained["train_runtime"],
-                **_final_losses(pretrained)}
+        return {**result, "pretrain_steps": plan["pretrain_steps"],
+                "pretrain_runtime_s": pretrained.train_metrics["train_runtime"],
+                **_final_losses(pretrained.log_history)}
 
     for seed in args.seeds:
         scratch = arm("scratch", seed, lambda: _fine_tune(str(out / f"seed-{seed}" / "scratch"), args, seed))
         if "plan" not in results:  # fixed by the first seed, kept for all
             budget = scratch["train_runtime_s"]
-            probe = _pretrain(str(out / "probe"), 15, seed)
+            probe = _pretrain(str(out / "probe"), 15, seed).train_metrics
             steps = max(1, int(probe["train_steps"] / probe["train_runtime"] * args.pretrain_share * budget))
             results["plan"] = {"budget_s": budget, "pretrain_steps": steps,
                                "fine_tuning_steps": max(1, int(scratch["train_steps"] * (1 - args.pretrain_share)))}

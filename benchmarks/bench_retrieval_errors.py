@@ -4,7 +4,7 @@ the misread image's shape lies to the line that decides those attributes (the ar
 thirds of the image that decide the position). Errors that sit on those lines are the labels' ambiguity, not a
 model that does not look.
 
-    python benchmarks/bench_retrieval_errors.py --variant retrieval-scratch-pooler
+    python -m benchmarks.bench_retrieval_errors --variant retrieval-scratch-pooler
 
 Reads runs/derived/<variant>/seed-*/ (the models bench_derived.py saved); writes
 benchmarks/results/retrieval_errors.json and retrieval_errors.md.
@@ -12,19 +12,17 @@ benchmarks/results/retrieval_errors.json and retrieval_errors.md.
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from results_files import machine, write_results  # noqa: E402
+from benchmarks.results_files import machine, write_results
+from modeling_ashnets import AshNetsForRetrieval, AshNetsProcessor
+from modeling_ashnets.data.easy_vqa import LARGE_AREA, easy_vqa_image_facts, shape_mask
 
-from modeling_ashnets import AshNetsForRetrieval, AshNetsProcessor  # noqa: E402
-from modeling_ashnets.data.easy_vqa import LARGE_AREA, easy_vqa_image_facts, shape_mask  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ATTRIBUTES = ("color", "shape", "size", "position")
 

@@ -7,7 +7,7 @@ steps are timed in rounds, one step of each task per round, so that the machine'
 task's samples/s is then given as a share of VQA's. A forward hook counts the images the CNN sees per step (the CNN
 is most of a step's work; pre-training and retrieval should run it once per image).
 
-    python benchmarks/bench_training_throughput.py [--rounds 20]
+    python -m benchmarks.bench_training_throughput [--rounds 20]
 
 Writes benchmarks/results/training_throughput.json and training_throughput.md.
 """
@@ -15,22 +15,20 @@ Writes benchmarks/results/training_throughput.json and training_throughput.md.
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from results_files import machine, write_results  # noqa: E402
-
-from modeling_ashnets import (  # noqa: E402
+from benchmarks.results_files import machine, write_results
+from modeling_ashnets import (
     AshNetsConfig,
     AshNetsForPreTraining,
     AshNetsForQuestionAnswering,
     AshNetsForRetrieval,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_INIT = {"initializer_range": 0.05, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 

@@ -6,14 +6,11 @@ Accelerate), on the easy-VQA data set that ships on PyPI: 38,575 training questi
 """
 
 import argparse
-import json
 import os
-import sys
+from dataclasses import dataclass, field
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run_vqa  # noqa: E402
+from transformers import HfArgumentParser
 
 # The demo's recipe (see README, "Fine-tuning"): measured to reach its accuracy on 2 CPU cores in minutes.
 DEMO_ARGUMENTS = [
@@ -37,22 +34,31 @@ DEMO_ARGUMENTS = [
 ]
 
 
+@dataclass
+class DemoArguments:
+    """The demo's own options; any other option goes to examples/run_vqa.py, after the recipe's."""
+
+    output_dir: str = "runs/easy-vqa"
+    num_train_epochs: str | None = field(default=None, metadata={"help": "override the demo's number of epochs"})
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/easy-vqa")
-    parser.add_argument("--num_train_epochs", default=None, help="override the demo's number of epochs")
-    args, extra = parser.parse_known_args()
+    # The neighbouring script, on sys.path when this file runs as a script; imported here, not at the top, so that
+    # the benchmarks can import DEMO_ARGUMENTS from `examples.demo_easy_vqa`.
+    import run_vqa
+
+    parser = HfArgumentParser(DemoArguments, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args, extra = parser.parse_args_into_dataclasses(return_remaining_strings=True, look_for_args_file=False)
     arguments = [*DEMO_ARGUMENTS, "--output_dir", args.output_dir, *extra]
     if args.num_train_epochs is not None:
         arguments += ["--num_train_epochs", args.num_train_epochs]
 
-    metrics = run_vqa.main(arguments)
+    result = run_vqa.main(arguments)
+    metrics, trained = result.eval_metrics, result.train_metrics
     print(f"\neasy-VQA test accuracy: {metrics['eval_accuracy']:.4f} on {metrics['eval_samples']} questions")
     for key, value in sorted(metrics.items()):
         if key.startswith("eval_accuracy_"):
             print(f"  {key[len('eval_accuracy_'):]:>8} questions: {value:.4f}")
-    with open(os.path.join(args.output_dir, "train_results.json"), encoding="utf-8") as handle:
-        trained = json.load(handle)
     print(f"trained {trained['train_steps']} steps in {trained['train_runtime']:.0f} s "
           f"({trained['train_samples_per_second']:.0f} samples/s)")
 

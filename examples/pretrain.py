@@ -18,34 +18,41 @@ SNN firing rates (`--report_to tensorboard`), and finally the model and processo
 with `--model_name_or_path`.
 """
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForPreTraining, get_task
-from modeling_ashnets.data.pretraining import mix_pretraining_sources
-from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+from modeling_ashnets.data import pretraining as corpus
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
+from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
 TASK = get_task("pretraining")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--coco_captions", help="COCO captions JSON (captions_train2017.json)")
-    data.add_argument("--coco_images", help="folder of the COCO images the captions file names")
-    data.add_argument("--vg_regions", help="Visual Genome region_descriptions.json")
-    data.add_argument("--vg_images", nargs="+", help="Visual Genome image folders (VG_100K VG_100K_2)")
-    data.add_argument("--webdataset", nargs="+", default=[], help="webdataset tar shards or glob patterns")
-    data.add_argument("--hub_dataset", nargs="+", default=[], help="Hub data set ids (or local copies)")
-    data.add_argument("--hub_split", default="train")
-    data.add_argument("--hub_image_column", default="image")
-    data.add_argument("--hub_text_column", default="caption")
-    data.add_argument("--mixing_weights", type=float, nargs="+", help="one weight per source (default: equal)")
-    data.add_argument("--streaming", action="store_true", help="stream the sources (needs --max_train_steps)")
-    add_training_arguments(parser)
-    parser.set_defaults(warmup_ratio=0.05, lr_scheduler_type="cosine")
-    return parser.parse_args(argv)
+@dataclass
+class DataArguments:
+    """The pre-training sources and how they are mixed."""
+
+    coco_captions: str | None = field(default=None, metadata={"help": "COCO captions JSON (captions_train2017.json)"})
+    coco_images: str | None = field(
+        default=None, metadata={"help": "folder of the COCO images the captions file names"})
+    vg_regions: str | None = field(default=None, metadata={"help": "Visual Genome region_descriptions.json"})
+    vg_images: list[str] | None = field(
+        default=None, metadata={"help": "Visual Genome image folders (VG_100K VG_100K_2)"})
+    webdataset: list[str] = field(default_factory=list, metadata={"help": "webdataset tar shards or glob patterns"})
+    hub_dataset: list[str] = field(default_factory=list, metadata={"help": "Hub data set ids (or local copies)"})
+    hub_split: str = "train"
+    hub_image_column: str = "image"
+    hub_text_column: str = "caption"
+    mixing_weights: list[float] | None = field(
+        default=None, metadata={"help": "one weight per source (default: equal)"})
+    streaming: bool = field(default=False, metadata={"help": "stream the sources (needs --max_train_steps)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, AshNetsTrainingArguments]:
+    return parse_script_arguments((ModelArguments, DataArguments, AshNetsTrainingArguments), argv, __doc__,
+                                  warmup_ratio=0.05, lr_scheduler_type="cosine")
 
 
 def load_sources(args) -> list:
@@ -69,11 +76,11 @@ def load_sources(args) -> list:
     return sources
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    train = mix_pretraining_sources(load_sources(args), args.mixing_weights, seed=args.seed)
-    model, processor = build_model_and_processor(args, AshNetsForPreTraining)
-    return run_training(args, TASK.name, model, processor, train)
+def main(argv=None) -> TrainingResult:
+    model_args, data_args, training_args = parse_args(argv)
+    train = corpus.mix_pretraining_sources(load_sources(data_args), data_args.mixing_weights, seed=training_args.seed)
+    model, processor = build_model_and_processor(model_args, AshNetsForPreTraining, training_args.seed)
+    return run_training(training_args, TASK.name, model, processor, train, script_arguments=(model_args, data_args))
 
 
 if __name__ == "__main__":

@@ -12,28 +12,32 @@ Runs with `python` and with `accelerate launch`. Data:
 Writes the model, processor, `eval_results.json` (accuracy overall and per class) and `train_results.json`.
 """
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForEntailment, get_task
-from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
+from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
 TASK = get_task("entailment")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="easy-vqa", help="easy-vqa, snli-ve, or a Hub dataset id / local copy")
-    data.add_argument("--train_file", nargs="+", help="snli_ve_train.jsonl")
-    data.add_argument("--eval_file", nargs="+", help="snli_ve_dev.jsonl (or snli_ve_test.jsonl)")
-    data.add_argument("--image_dir", help="the Flickr30K image folder")
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--eval_split", default="validation")
-    data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_training_arguments(parser)
-    return parser.parse_args(argv)
+@dataclass
+class DataArguments:
+    """Which image-sentence pairs to train and evaluate on."""
+
+    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, snli-ve, or a Hub dataset id / local copy"})
+    train_file: list[str] | None = field(default=None, metadata={"help": "snli_ve_train.jsonl"})
+    eval_file: list[str] | None = field(default=None, metadata={"help": "snli_ve_dev.jsonl (or snli_ve_test.jsonl)"})
+    image_dir: str | None = field(default=None, metadata={"help": "the Flickr30K image folder"})
+    train_split: str = "train"
+    eval_split: str = "validation"
+    streaming: bool = field(default=False, metadata={"help": "stream the training set (needs --max_train_steps)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, AshNetsTrainingArguments]:
+    return parse_script_arguments((ModelArguments, DataArguments, AshNetsTrainingArguments), argv, __doc__)
 
 
 def load_data(args):
@@ -50,11 +54,12 @@ def load_data(args):
             load(args.dataset, TASK.name, args.eval_split))
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    train, evaluation = load_data(args)
-    model, processor = build_model_and_processor(args, AshNetsForEntailment)
-    return run_training(args, TASK.name, model, processor, train, evaluation)
+def main(argv=None) -> TrainingResult:
+    model_args, data_args, training_args = parse_args(argv)
+    train, evaluation = load_data(data_args)
+    model, processor = build_model_and_processor(model_args, AshNetsForEntailment, training_args.seed)
+    return run_training(training_args, TASK.name, model, processor, train, evaluation,
+                        script_arguments=(model_args, data_args))
 
 
 if __name__ == "__main__":

@@ -12,28 +12,33 @@ Runs with `python` and with `accelerate launch`. Data:
 Writes the model, processor, `eval_results.json` (accuracy) and `train_results.json`.
 """
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForImagesAndTextClassification, get_task
-from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
+from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
 TASK = get_task("nlvr2")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="easy-vqa", help="easy-vqa, nlvr2, or a Hub dataset id / local copy")
-    data.add_argument("--train_file", nargs="+", help="NLVR2 train.json")
-    data.add_argument("--eval_file", nargs="+", help="NLVR2 dev.json (or test1.json)")
-    data.add_argument("--image_root", help="folder holding the train/, dev/ and test1/ image folders")
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--eval_split", default="validation")
-    data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_training_arguments(parser)
-    return parser.parse_args(argv)
+@dataclass
+class DataArguments:
+    """Which image pairs and statements to train and evaluate on."""
+
+    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, nlvr2, or a Hub dataset id / local copy"})
+    train_file: list[str] | None = field(default=None, metadata={"help": "NLVR2 train.json"})
+    eval_file: list[str] | None = field(default=None, metadata={"help": "NLVR2 dev.json (or test1.json)"})
+    image_root: str | None = field(
+        default=None, metadata={"help": "folder holding the train/, dev/ and test1/ image folders"})
+    train_split: str = "train"
+    eval_split: str = "validation"
+    streaming: bool = field(default=False, metadata={"help": "stream the training set (needs --max_train_steps)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, AshNetsTrainingArguments]:
+    return parse_script_arguments((ModelArguments, DataArguments, AshNetsTrainingArguments), argv, __doc__)
 
 
 def load_data(args):
@@ -50,11 +55,12 @@ def load_data(args):
             load(args.dataset, TASK.name, args.eval_split))
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    train, evaluation = load_data(args)
-    model, processor = build_model_and_processor(args, AshNetsForImagesAndTextClassification)
-    return run_training(args, TASK.name, model, processor, train, evaluation)
+def main(argv=None) -> TrainingResult:
+    model_args, data_args, training_args = parse_args(argv)
+    train, evaluation = load_data(data_args)
+    model, processor = build_model_and_processor(model_args, AshNetsForImagesAndTextClassification, training_args.seed)
+    return run_training(training_args, TASK.name, model, processor, train, evaluation,
+                        script_arguments=(model_args, data_args))
 
 
 if __name__ == "__main__":

@@ -14,28 +14,31 @@ with the ITM head. Writes the model, processor, `eval_results.json` (eval_tr_r@K
 text->image, eval_r_mean) and `train_results.json`.
 """
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForRetrieval, get_task
-from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
+from modeling_ashnets.training_args import RetrievalTrainingArguments, ModelArguments, parse_script_arguments
 
 
 TASK = get_task("retrieval")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="easy-vqa", help="easy-vqa, karpathy, or a Hub dataset id / local copy")
-    data.add_argument("--karpathy_file", help="dataset_coco.json or dataset_flickr30k.json")
-    data.add_argument("--image_root", help="image root of the Karpathy JSON's file paths")
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--eval_split", default="test")
-    data.add_argument("--rerank_k", type=int, default=0, help="re-rank each query's top K candidates with ITM")
-    data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_training_arguments(parser)
-    return parser.parse_args(argv)
+@dataclass
+class DataArguments:
+    """Which images and captions to train and evaluate on."""
+
+    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, karpathy, or a Hub dataset id / local copy"})
+    karpathy_file: str | None = field(default=None, metadata={"help": "dataset_coco.json or dataset_flickr30k.json"})
+    image_root: str | None = field(default=None, metadata={"help": "image root of the Karpathy JSON's file paths"})
+    train_split: str = "train"
+    eval_split: str = "test"
+    streaming: bool = field(default=False, metadata={"help": "stream the training set (needs --max_train_steps)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, RetrievalTrainingArguments]:
+    return parse_script_arguments((ModelArguments, DataArguments, RetrievalTrainingArguments), argv, __doc__)
 
 
 def _caption_pairs(gallery):
@@ -67,11 +70,12 @@ def load_data(args):
     return _caption_pairs(train), load(args.dataset, TASK.name, args.eval_split)
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    train, evaluation = load_data(args)
-    model, processor = build_model_and_processor(args, AshNetsForRetrieval)
-    return run_training(args, TASK.name, model, processor, train, evaluation, forward_kwargs={"return_loss": True})
+def main(argv=None) -> TrainingResult:
+    model_args, data_args, training_args = parse_args(argv)
+    train, evaluation = load_data(data_args)
+    model, processor = build_model_and_processor(model_args, AshNetsForRetrieval, training_args.seed)
+    return run_training(training_args, TASK.name, model, processor, train, evaluation,
+                        forward_kwargs={"return_loss": True}, script_arguments=(model_args, data_args))
 
 
 if __name__ == "__main__":

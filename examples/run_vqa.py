@@ -13,32 +13,41 @@ Writes the fine-tuned model and processor, `eval_results.json` (VQA accuracy ove
 `train_results.json` to `--output_dir`.
 """
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 
 from modeling_ashnets import AshNetsForQuestionAnswering, get_task
-from modeling_ashnets.training import add_training_arguments, build_model_and_processor, run_training
+from modeling_ashnets.training import TrainingResult, build_model_and_processor, run_training
+from modeling_ashnets.training_args import AshNetsTrainingArguments, ModelArguments, parse_script_arguments
 
 
 TASK = get_task("vqa")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="easy-vqa", help="easy-vqa, vqa-v2, or a Hub dataset id / local copy")
-    for split in ("train", "eval"):
-        data.add_argument(f"--{split}_questions", nargs="+", help=f"VQA v2 questions JSON file(s) ({split})")
-        data.add_argument(f"--{split}_annotations", nargs="+", help=f"VQA v2 annotations JSON file(s) ({split})")
-        data.add_argument(f"--{split}_images", nargs="+", help=f"COCO image folder(s) ({split})")
-    data.add_argument("--num_answers", type=int, default=3129, help="size of the VQA v2 answer vocabulary")
-    data.add_argument("--answer_vocabulary", help="JSON file with the list of answers (Hub data sets)")
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--eval_split", default="validation")
-    data.add_argument("--streaming", action="store_true", help="stream the training set (needs --max_train_steps)")
-    add_training_arguments(parser)
-    return parser.parse_args(argv)
+@dataclass
+class DataArguments:
+    """Which questions to train and evaluate on."""
+
+    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, vqa-v2, or a Hub dataset id / local copy"})
+    train_questions: list[str] | None = field(default=None, metadata={"help": "VQA v2 questions JSON file(s) (train)"})
+    train_annotations: list[str] | None = field(
+        default=None, metadata={"help": "VQA v2 annotations JSON file(s) (train)"})
+    train_images: list[str] | None = field(default=None, metadata={"help": "COCO image folder(s) (train)"})
+    eval_questions: list[str] | None = field(default=None, metadata={"help": "VQA v2 questions JSON file(s) (eval)"})
+    eval_annotations: list[str] | None = field(
+        default=None, metadata={"help": "VQA v2 annotations JSON file(s) (eval)"})
+    eval_images: list[str] | None = field(default=None, metadata={"help": "COCO image folder(s) (eval)"})
+    num_answers: int = field(default=3129, metadata={"help": "size of the VQA v2 answer vocabulary"})
+    answer_vocabulary: str | None = field(
+        default=None, metadata={"help": "JSON file with the list of answers (Hub data sets)"})
+    train_split: str = "train"
+    eval_split: str = "validation"
+    streaming: bool = field(default=False, metadata={"help": "stream the training set (needs --max_train_steps)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, AshNetsTrainingArguments]:
+    return parse_script_arguments((ModelArguments, DataArguments, AshNetsTrainingArguments), argv, __doc__)
 
 
 def load_data(args):
@@ -70,14 +79,16 @@ def load_data(args):
     return train, evaluation, answers
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    train, evaluation, answers = load_data(args)
+def main(argv=None) -> TrainingResult:
+    model_args, data_args, training_args = parse_args(argv)
+    train, evaluation, answers = load_data(data_args)
     id2label = dict(enumerate(answers))
     model, processor = build_model_and_processor(
-        args, AshNetsForQuestionAnswering, id2label=id2label, label2id={a: i for i, a in id2label.items()}
+        model_args, AshNetsForQuestionAnswering, training_args.seed,
+        id2label=id2label, label2id={a: i for i, a in id2label.items()},
     )
-    return run_training(args, TASK.name, model, processor, train, evaluation)
+    return run_training(training_args, TASK.name, model, processor, train, evaluation,
+                        script_arguments=(model_args, data_args))
 
 
 if __name__ == "__main__":

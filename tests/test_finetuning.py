@@ -11,7 +11,6 @@ import pytest
 import torch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
 
 TINY = ["--image_size", "64", "--snn_time_steps", "2", "--per_device_train_batch_size", "8",
         "--per_device_eval_batch_size", "32", "--learning_rate", "1e-3", "--logging_steps", "1", "--seed", "0"]
@@ -23,19 +22,23 @@ def _json(folder, name):
 
 
 def test_vqa_script_trains_saves_and_reloads(tmp_path):
-    import run_vqa
+    from examples import run_vqa
     from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
     import modeling_ashnets  # noqa: F401
 
     output = tmp_path / "vqa"
-    metrics = run_vqa.main([*TINY, "--output_dir", str(output), "--max_train_steps", "3",
-                            "--max_train_samples", "64", "--max_eval_samples", "40"])
+    result = run_vqa.main([*TINY, "--output_dir", str(output), "--max_train_steps", "3",
+                           "--max_train_samples", "64", "--max_eval_samples", "40"])
     saved = _json(output, "eval_results.json")
-    assert saved == pytest.approx(metrics)
+    assert saved == pytest.approx(result.eval_metrics)
     assert saved["eval_samples"] == 40 and 0.0 <= saved["eval_accuracy"] <= 1.0
     assert {"eval_accuracy_yes_no", "eval_accuracy_color", "eval_accuracy_shape"} & set(saved)
-    assert _json(output, "train_results.json")["train_steps"] == 3
+    trained = _json(output, "train_results.json")
+    assert trained["train_steps"] == result.global_step == 3 and result.output_dir == str(output)
+    assert result.train_metrics == {k: v for k, v in trained.items() if k not in ("task", "arguments", "log_history")}
+    assert result.log_history == trained["log_history"] and len(result.log_history) == 3
+    assert trained["arguments"]["dataset"] == "easy-vqa" and trained["arguments"]["preset"] == "ashnets-tiny"
     model = AutoModelForVisualQuestionAnswering.from_pretrained(output)
     processor = AutoProcessor.from_pretrained(output, backend="pil")
     assert model.config.id2label[0] == "circle" and model.config.snn_time_steps == 2
@@ -54,7 +57,7 @@ def _straight_and_resumed(script, common, tmp_path):
 
 
 def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
-    import run_entailment
+    from examples import run_entailment
 
     common = [*TINY, "--max_train_samples", "48", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2"]
@@ -70,7 +73,7 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(tmp_path):
 
 
 def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
-    import run_vqa
+    from examples import run_vqa
 
     common = [*TINY, "--max_train_samples", "64", "--max_eval_samples", "24", "--max_train_steps", "4",
               "--checkpointing_steps", "2", "--balance_by", "question_type,answers",
@@ -86,22 +89,23 @@ def test_balanced_sampling_with_the_softmax_loss_resumes_exactly(tmp_path):
 
 
 def test_retrieval_and_nlvr2_scripts_run(tmp_path):
-    import run_nlvr2
-    import run_retrieval
+    from examples import run_nlvr2
+    from examples import run_retrieval
 
     retrieval = run_retrieval.main([*TINY, "--output_dir", str(tmp_path / "r"), "--max_train_steps", "2",
-                                    "--max_train_samples", "32", "--max_eval_samples", "20", "--rerank_k", "3"])
+                                    "--max_train_samples", "32", "--max_eval_samples", "20",
+                                    "--rerank_k", "3"]).eval_metrics
     assert {"eval_tr_r@1", "eval_ir_r@10", "eval_r_mean"} <= set(retrieval) and retrieval["eval_images"] == 20
     nlvr2 = run_nlvr2.main([*TINY, "--output_dir", str(tmp_path / "n"), "--max_train_steps", "2",
-                            "--max_train_samples", "32", "--max_eval_samples", "20"])
+                            "--max_train_samples", "32", "--max_eval_samples", "20"]).eval_metrics
     assert nlvr2["eval_samples"] == 20
 
 
 def test_a_task_starts_from_another_tasks_checkpoint(tmp_path):
     """Entailment and NLVR2 from a VQA checkpoint: the encoder is the checkpoint's, the head starts fresh."""
-    import run_entailment
-    import run_nlvr2
-    import run_vqa
+    from examples import run_entailment
+    from examples import run_nlvr2
+    from examples import run_vqa
     from safetensors.torch import load_file
 
     few = ["--max_train_steps", "1", "--max_train_samples", "16", "--max_eval_samples", "8"]
@@ -140,7 +144,7 @@ def test_two_process_accelerate_launch(tmp_path):
 @pytest.mark.parametrize("streaming", [False, True])
 def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_path, streaming):
     """The official VQA v2 format end to end: one image is missing, one is not a JPEG; both are skipped, counted."""
-    import run_vqa
+    from examples import run_vqa
     from PIL import Image
 
     images = tmp_path / "val2014"
@@ -162,9 +166,9 @@ def test_vqa_v2_files_with_missing_and_corrupt_images_train_and_count_them(tmp_p
              "--train_images", str(images), "--eval_questions", str(tmp_path / "q.json"),
              "--eval_annotations", str(tmp_path / "a.json"), "--eval_images", str(images)]
     output = tmp_path / "out"
-    metrics = run_vqa.main([*TINY, "--dataset", "vqa-v2", *files, "--output_dir", str(output),
-                            "--max_train_steps", "3", *(["--streaming"] if streaming else [])])
-    trained = _json(output, "train_results.json")
+    result = run_vqa.main([*TINY, "--dataset", "vqa-v2", *files, "--output_dir", str(output),
+                           "--max_train_steps", "3", *(["--streaming"] if streaming else [])])
+    metrics, trained = result.eval_metrics, result.train_metrics
     assert trained["train_steps"] == 3 and trained["train_skipped_samples"] >= 2
     assert metrics["eval_samples"] == 4 and metrics["eval_skipped_samples"] == 4
     assert metrics["eval_accuracy_other"] == metrics["eval_accuracy"]
@@ -187,3 +191,20 @@ def test_config_overrides_read_each_value_as_the_type_of_its_option():
                           ("use_snn=maybe", "can't derive true or false"), ("vqa_loss", "length 1")]:
         with pytest.raises(ValueError, match=f"--config_overrides '{text}': .*{problem}.* name=value pairs"):
             parse(text)
+
+
+def test_options_parse_into_typed_dataclasses_with_the_scripts_defaults():
+    """(model, data, training) dataclasses from the scripts' flags; pre-training keeps its own warm-up and schedule,
+    retrieval adds --rerank_k, and an unknown option is a usage error as before."""
+    from examples import pretrain, run_retrieval, run_vqa
+
+    model_args, data_args, training_args = run_vqa.parse_args(
+        ["--output_dir", "o", "--train_questions", "a.json", "b.json", "--streaming", "--ignore_mismatched_sizes"])
+    assert model_args.preset == "ashnets-tiny" and model_args.ignore_mismatched_sizes and model_args.image_size is None
+    assert data_args.train_questions == ["a.json", "b.json"] and data_args.streaming and data_args.num_answers == 3129
+    assert training_args.output_dir == "o" and training_args.warmup_ratio == 0.1 and training_args.seed == 42
+    training_args = pretrain.parse_args(["--output_dir", "o"])[2]
+    assert (training_args.warmup_ratio, training_args.lr_scheduler_type) == (0.05, "cosine")
+    assert run_retrieval.parse_args(["--output_dir", "o", "--rerank_k", "3"])[2].rerank_k == 3
+    with pytest.raises(SystemExit):
+        run_vqa.parse_args(["--output_dir", "o", "--no_such_option", "1"])

@@ -12,10 +12,8 @@ from pathlib import Path
 import torch
 
 from conftest import make_batch, tiny_config
+from hub_server import LocalHub
 from modeling_ashnets import AshNetsForQuestionAnswering, AshNetsVisualQuestionAnsweringPipeline
-
-sys.path.insert(0, str(Path(__file__).parent))
-from hub_server import LocalHub  # noqa: E402
 
 ANSWERS = {0: "circle", 1: "rectangle", 2: "triangle", 3: "red", 4: "blue"}
 
@@ -35,11 +33,12 @@ FROM_THE_HUB = textwrap.dedent(
         base = AutoModel.from_pretrained(repo, trust_remote_code=True).eval()
         torch.testing.assert_close(base(**batch).pooler_output, expected["pooler_output"], rtol=0, atol=0)
     answers = pipeline(model=repo, trust_remote_code=True)(expected["images"][0], expected["texts"][0], top_k=3)
-    sys.path.insert(0, snapshot_download(repo))
+    folder = snapshot_download(repo)
+    sys.path.insert(0, folder)  # as the Inference Endpoints toolkit does before it imports the repository's handler.py
     from handler import EndpointHandler
     image = base64.b64encode(open(expected["images"][0], "rb").read()).decode()
-    served = EndpointHandler(sys.path[0])({"inputs": {"image": image, "question": expected["texts"][0]},
-                                          "parameters": {"top_k": 3}})
+    served = EndpointHandler(folder)({"inputs": {"image": image, "question": expected["texts"][0]},
+                                      "parameters": {"top_k": 3}})
     print(json.dumps({"pipeline": answers, "handler": served}))
     """
 )

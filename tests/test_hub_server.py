@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from hub_server import LocalHub  # noqa: E402
+from hub_server import LocalHub
 
 HEADER = """
 import hashlib, json, os, sys

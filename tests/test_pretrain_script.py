@@ -14,7 +14,6 @@ import pytest
 from conftest import write_pretraining_fixtures
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
 
 TINY = ["--image_size", "64", "--snn_time_steps", "2", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
         "--logging_steps", "1", "--seed", "0", "--config_overrides", "visual_dictionary_size=64"]
@@ -33,8 +32,8 @@ def _file_sources(files):
 
 
 def test_pretraining_on_the_builtin_corpus_then_fine_tuning(tmp_path):
-    import pretrain
-    import run_vqa
+    from examples import pretrain
+    from examples import run_vqa
 
     output = tmp_path / "pretrained"
     pretrain.main([*TINY, "--output_dir", str(output), "--max_train_samples", "96", "--max_train_steps", "3",
@@ -47,20 +46,19 @@ def test_pretraining_on_the_builtin_corpus_then_fine_tuning(tmp_path):
         assert 0.0 <= logged["firing_rate/block_0"] <= 1.0
     assert list(output.rglob("events.out.tfevents.*")), "no TensorBoard log written"
     assert _json(output / "config.json")["architectures"] == ["AshNetsForPreTraining"]
-    metrics = run_vqa.main([*TINY[:-2], "--model_name_or_path", str(output), "--output_dir", str(tmp_path / "vqa"),
-                            "--max_train_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "16"])
-    assert metrics["eval_samples"] == 16
+    result = run_vqa.main([*TINY[:-2], "--model_name_or_path", str(output), "--output_dir", str(tmp_path / "vqa"),
+                           "--max_train_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "16"])
+    assert result.eval_metrics["eval_samples"] == 16
 
 
 def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
     """A streamed run is killed (SIGKILL) after a checkpoint and resumed: the steps after the checkpoint have the
     losses of a run that was never interrupted (same data position, same random draws)."""
-    import pretrain
+    from examples import pretrain
 
     files = write_pretraining_fixtures(tmp_path / "raw")
     common = [*TINY, *_file_sources(files), "--streaming", "--max_train_steps", "8", "--checkpointing_steps", "2"]
-    straight = tmp_path / "straight"
-    pretrain.main([*common, "--output_dir", str(straight)])
+    straight = pretrain.main([*common, "--output_dir", str(tmp_path / "straight")])
 
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, str(EXAMPLES / "pretrain.py"), *common, "--output_dir", str(killed)],
@@ -72,10 +70,9 @@ def test_kill_and_resume_reproduce_the_uninterrupted_losses(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (killed / "train_results.json").exists(), "the run finished before it could be killed"
-    pretrain.main([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "latest"])
+    resumed = pretrain.main([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "latest"]).log_history
 
-    expected = {entry["step"]: entry for entry in _json(straight / "train_results.json")["log_history"]}
-    resumed = _json(killed / "train_results.json")["log_history"]
+    expected = {entry["step"]: entry for entry in straight.log_history}
     assert resumed and resumed[0]["step"] > 2 and resumed[-1]["step"] == 8
     for entry in resumed:
         for name in (*OBJECTIVES, "loss"):

@@ -95,7 +95,7 @@ FRESH = textwrap.dedent(
     from transformers import pipeline
     folder, image_path, expected_file = sys.argv[1:4]
     expected = json.load(open(expected_file))
-    sys.path.insert(0, folder)
+    sys.path.insert(0, folder)  # as the Inference Endpoints toolkit does before it imports the repository's handler.py
     from handler import EndpointHandler
 
     raw = open(image_path, "rb").read()
