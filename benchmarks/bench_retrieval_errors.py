@@ -11,7 +11,6 @@ benchmarks/results/retrieval_errors.json and retrieval_errors.md.
 """
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
