@@ -62,6 +62,15 @@ def test_transparent_palette_is_composited_on_white():
     torch.testing.assert_close(pixels[0, :, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
 
 
+def test_do_convert_rgb_false_keeps_the_images_own_channels(tmp_path):
+    path = tmp_path / "transparent.png"
+    Image.new("RGBA", (8, 8), (255, 0, 0, 0)).save(path)
+    processor = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)
+    assert processor(str(path))["pixel_values"].shape == (1, 3, 8, 8)  # composited on white by default
+    kept = processor(str(path), do_convert_rgb=False)["pixel_values"]
+    torch.testing.assert_close(kept[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0, 0.0]))  # still decoded from the path
+
+
 def test_channels_first_tensors_even_when_tiny():
     red = torch.zeros(3, 4, 4, dtype=torch.uint8)
     red[0] = 255
