@@ -3,7 +3,8 @@
 `AshNetsImageProcessor` runs on PIL and NumPy everywhere; `AshNetsImageProcessorTorchvision` is its torchvision
 twin (batched tensor ops). Both check and convert every input to RGB first (see `image_inputs.py`; with
 `do_convert_rgb=False` an image keeps its own channels), and both turn a batch of NLVR2 image pairs into
-`pixel_values` of shape (batch, 2, channels, height, width).
+`pixel_values` of shape (batch, 2, channels, height, width). As in transformers, `pixel_values` is a list unless
+`return_tensors` asks for tensors.
 """
 
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
@@ -43,7 +44,6 @@ class _AshNetsImageInputsMixin:
             do_convert_rgb = self.do_convert_rgb
         convert = decode_image if do_convert_rgb is False else to_rgb_image
         flat = [convert(image, self.max_image_pixels) for image in flat]
-        kwargs.setdefault("return_tensors", "pt")
         features = super().preprocess(flat, *args, **kwargs)
         if per_sample > 1:
             pixel_values = features["pixel_values"]

@@ -8,6 +8,11 @@ from modeling_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvi
 from transformers import AutoProcessor
 
 
+def pixel_tensor(image_processor, image):
+    """pixel_values as a tensor (image processors, as transformers' own, return lists unless asked)."""
+    return image_processor(image, return_tensors="pt")["pixel_values"]
+
+
 def test_real_sentence_is_not_unknown(tokenizer):
     ids = tokenizer("what color is the triangle in the image?")["input_ids"]
     assert tokenizer.unk_token_id not in ids
@@ -26,7 +31,7 @@ def test_nlvr2_pairs(processor, easy_vqa_samples):
     paths = [s[0] for s in easy_vqa_samples]
     batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"])
     assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
-    single = processor.image_processor(paths[3])["pixel_values"]
+    single = pixel_tensor(processor.image_processor, paths[3])
     torch.testing.assert_close(batch["pixel_values"][1, 1], single[0])
     with pytest.raises(ValueError, match="exactly two images"):
         processor.image_processor([(paths[0],), (paths[1], paths[2])])
@@ -35,13 +40,13 @@ def test_nlvr2_pairs(processor, easy_vqa_samples):
 
 
 def rgb_reference(image):
-    return AshNetsImageProcessor(size={"height": 32, "width": 32})(image.convert("RGB"))["pixel_values"]
+    return pixel_tensor(AshNetsImageProcessor(size={"height": 32, "width": 32}), image.convert("RGB"))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
 def test_image_modes_are_converted(photo, mode):
     image = photo.convert(mode)
-    pixels = AshNetsImageProcessor(size={"height": 32, "width": 32})(image)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 32, "width": 32}), image)
     assert pixels.shape == (1, 3, 32, 32) and torch.isfinite(pixels).all()
     if mode in ("L", "P", "CMYK", "1"):
         torch.testing.assert_close(pixels, rgb_reference(image))
@@ -49,7 +54,7 @@ def test_image_modes_are_converted(photo, mode):
 
 def test_transparency_is_composited_on_white():
     image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
-    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)(image)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False), image)
     torch.testing.assert_close(pixels, torch.ones(1, 3, 8, 8))
 
 
@@ -57,7 +62,7 @@ def test_transparent_palette_is_composited_on_white():
     rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
     rgba.putpixel((0, 0), (0, 0, 255, 255))
     palette = rgba.convert("P")  # an RGBA palette, no "transparency" key
-    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False, resample=0)(palette)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False, resample=0), palette)
     torch.testing.assert_close(pixels[0, :, 4, 4], torch.ones(3))  # transparent red -> white
     torch.testing.assert_close(pixels[0, :, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
 
@@ -66,15 +71,15 @@ def test_do_convert_rgb_false_keeps_the_images_own_channels(tmp_path):
     path = tmp_path / "transparent.png"
     Image.new("RGBA", (8, 8), (255, 0, 0, 0)).save(path)
     processor = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)
-    assert processor(str(path))["pixel_values"].shape == (1, 3, 8, 8)  # composited on white by default
-    kept = processor(str(path), do_convert_rgb=False)["pixel_values"]
+    assert pixel_tensor(processor, str(path)).shape == (1, 3, 8, 8)  # composited on white by default
+    kept = processor(str(path), do_convert_rgb=False, return_tensors="pt")["pixel_values"]
     torch.testing.assert_close(kept[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0, 0.0]))  # still decoded from the path
 
 
 def test_channels_first_tensors_even_when_tiny():
     red = torch.zeros(3, 4, 4, dtype=torch.uint8)
     red[0] = 255
-    pixels = AshNetsImageProcessor(size={"height": 4, "width": 4}, do_normalize=False)(red)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 4, "width": 4}, do_normalize=False), red)
     torch.testing.assert_close(pixels[0, :, 1, 1], torch.tensor([1.0, 0.0, 0.0]))
 
 
@@ -83,7 +88,7 @@ def test_raising_the_pixel_limit_above_pil_default(tmp_path):
     Image.new("RGB", (40, 40), (10, 20, 30)).save(path)
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, 1_000  # 1,600 pixels: over PIL's limit, under 2x
     try:
-        pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, max_image_pixels=10_000)(str(path))["pixel_values"]
+        pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, max_image_pixels=10_000), str(path))
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     assert pixels.shape == (1, 3, 8, 8)
@@ -101,22 +106,22 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     Image.fromarray(array).save(path)
     assert Image.open(path).mode.startswith("I")
     processor = AshNetsImageProcessor(size={"height": 16, "width": 16}, do_normalize=False)
-    pixels = processor(str(path))["pixel_values"]
+    pixels = pixel_tensor(processor, str(path))
     torch.testing.assert_close(pixels, torch.full((1, 3, 16, 16), 128 / 255), atol=2 / 255, rtol=0)
-    torch.testing.assert_close(processor(array)["pixel_values"], pixels)
+    torch.testing.assert_close(pixel_tensor(processor, array), pixels)
     low = np.full((16, 16), 200, dtype=np.uint16)  # a dark 16-bit value stays dark for file and array alike
     Image.fromarray(low).save(tmp_path / "dark.png")
-    torch.testing.assert_close(processor(str(tmp_path / "dark.png"))["pixel_values"], processor(low)["pixel_values"])
+    torch.testing.assert_close(pixel_tensor(processor, str(tmp_path / "dark.png")), pixel_tensor(processor, low))
 
 
 def test_array_tensor_bytes_and_path_inputs_agree(photo, tmp_path):
     processor = AshNetsImageProcessor(size={"height": 32, "width": 32})
     path = tmp_path / "photo.png"
     photo.save(path)
-    reference = processor(photo)["pixel_values"]
+    reference = pixel_tensor(processor, photo)
     array = np.asarray(photo)
     for variant in (str(path), path, path.read_bytes(), array, array.transpose(2, 0, 1), torch.from_numpy(array), array / 255.0):
-        torch.testing.assert_close(processor(variant)["pixel_values"], reference, atol=1e-6, rtol=0)
+        torch.testing.assert_close(pixel_tensor(processor, variant), reference, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -175,8 +180,8 @@ def test_text_errors(processor, easy_vqa_samples):
 
 
 def test_torchvision_twin_agrees_with_pil(photo):
-    pil = AshNetsImageProcessor(size={"height": 48, "width": 48})(photo)["pixel_values"]
-    twin = AshNetsImageProcessorTorchvision(size={"height": 48, "width": 48})(photo)["pixel_values"]
+    pil = pixel_tensor(AshNetsImageProcessor(size={"height": 48, "width": 48}), photo)
+    twin = pixel_tensor(AshNetsImageProcessorTorchvision(size={"height": 48, "width": 48}), photo)
     assert twin.shape == pil.shape
     assert (twin - pil).abs().mean() < 0.02  # resize kernels differ slightly between PIL and torchvision
 
