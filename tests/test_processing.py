@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ from PIL import Image
 
 from conftest import make_batch
 from modeling_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision, AshNetsProcessor
-from transformers import AutoProcessor
+from transformers import AutoProcessor, BertTokenizer
 
 
 def pixel_tensor(image_processor, image):
@@ -24,12 +26,28 @@ def test_processor_outputs(processor, easy_vqa_samples):
     assert batch["pixel_values"].shape == (4, 3, 64, 64)
     assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["token_type_ids"].shape
     assert batch["input_ids"][:, 0].eq(101).all()  # [CLS]
-    assert processor(text="x " * 100)["input_ids"].shape[1] == 40  # truncated to max_text_length
+    plain = processor(images=[s[0] for s in easy_vqa_samples], text=[s[1] for s in easy_vqa_samples])
+    assert isinstance(plain["input_ids"], list) and isinstance(plain["pixel_values"], list)  # tensors when asked
+
+
+def test_text_defaults_give_way_to_the_tokenizer_and_the_call(processor, minilm_path):
+    """Padding to the longest and truncation to 40 tokens are defaults: the tokenizer's own settings, then the call's
+    arguments, win (transformers' order). The bundled tokenizer's own config says max_length=128."""
+    long_text = "x " * 200
+    no_settings = BertTokenizer(os.path.join(minilm_path, "vocab.txt"))  # the same vocabulary, no max_length of its own
+    plain = AshNetsProcessor(processor.image_processor, no_settings)
+    assert plain(text=long_text, return_tensors="pt")["input_ids"].shape == (1, 40)
+    assert plain(text=["a", "a b c"], return_tensors="pt")["input_ids"].shape == (2, 5)
+    assert processor(text=long_text, return_tensors="pt")["input_ids"].shape == (1, 128)
+    assert processor(text=long_text, max_length=16, return_tensors="pt")["input_ids"].shape == (1, 16)
+    assert processor(text=["a"], text_kwargs={"padding": "max_length", "max_length": 8},
+                     common_kwargs={"return_tensors": "pt"})["input_ids"].shape == (1, 8)
 
 
 def test_nlvr2_pairs(processor, easy_vqa_samples):
     paths = [s[0] for s in easy_vqa_samples]
-    batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"])
+    batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"],
+                      return_tensors="pt")
     assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
     single = pixel_tensor(processor.image_processor, paths[3])
     torch.testing.assert_close(batch["pixel_values"][1, 1], single[0])
@@ -97,7 +115,7 @@ def test_raising_the_pixel_limit_above_pil_default(tmp_path):
 def test_tokenizer_arguments_reach_the_tokenizer(processor):
     plain = processor(text="is it red?", add_special_tokens=False, return_token_type_ids=False)
     assert "token_type_ids" not in plain
-    assert plain["input_ids"][0, 0] != 101  # no [CLS]
+    assert plain["input_ids"][0][0] != 101  # no [CLS]
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
@@ -190,7 +208,6 @@ def test_processor_save_and_load(processor, tmp_path, easy_vqa_samples):
     processor.save_pretrained(tmp_path)
     reloaded = AutoProcessor.from_pretrained(tmp_path, backend="pil")
     assert isinstance(reloaded, AshNetsProcessor) and isinstance(reloaded.image_processor, AshNetsImageProcessor)
-    assert reloaded.max_text_length == processor.max_text_length
     expected, got = make_batch(processor, easy_vqa_samples), make_batch(reloaded, easy_vqa_samples)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key])

