@@ -96,7 +96,7 @@ def _easy_vqa_batch(processor, size: int) -> dict:
     from modeling_ashnets.data.easy_vqa import load_easy_vqa
 
     test = load_easy_vqa("test", max_samples=size)
-    return dict(processor(images=list(test["image"]), text=list(test["question"])))
+    return dict(processor(images=list(test["image"]), text=list(test["question"]), return_tensors="pt"))
 
 
 def _training_step(model, batch: dict, device):

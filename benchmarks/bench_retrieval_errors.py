@@ -46,7 +46,7 @@ def similarities(folder: Path, facts, captions) -> torch.Tensor:
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
     image_embeds = torch.cat([model.ashnets(pixel_values=pixels[i:i + 128]).image_embeds
                               for i in range(0, len(pixels), 128)])
-    tokens = dict(processor(text=captions))
+    tokens = dict(processor(text=captions, return_tensors="pt"))
     text_embeds = torch.cat([model.ashnets(**{k: v[i:i + 128] for k, v in tokens.items()}).text_embeds
                              for i in range(0, len(captions), 128)])
     return image_embeds @ text_embeds.t()

@@ -42,10 +42,10 @@ def batches(processor, size: int) -> tuple[dict, dict]:
     facts = easy_vqa_image_facts("train")[:size]
     images = [Image.open(fact.path).convert("RGB") for fact in facts]
     questions = load_easy_vqa("train", max_samples=size)
-    vqa = dict(processor(images=images, text=list(questions["question"])))
+    vqa = dict(processor(images=images, text=list(questions["question"]), return_tensors="pt"))
     # Timing only: the questions are about other images, and their answers are the targets.
     vqa["labels"] = torch.nn.functional.one_hot(torch.tensor([ids[0] for ids in questions["labels"]]), 13).float()
-    captions = dict(processor(images=images, text=[fact.caption() for fact in facts]))
+    captions = dict(processor(images=images, text=[fact.caption() for fact in facts], return_tensors="pt"))
     return vqa, captions
 
 

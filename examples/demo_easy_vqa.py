@@ -72,7 +72,7 @@ def main():
     questions, answers, image_ids = get_test_questions()
     image = get_test_image_paths()[image_ids[0]]
     with torch.no_grad():
-        outputs = model(**processor(images=[image], text=[questions[0]]))
+        outputs = model(**processor(images=[image], text=[questions[0]], return_tensors="pt"))
     answer = model.config.id2label[int(outputs.logits.argmax(-1))]
     print(f"\nreloaded from {args.output_dir}: Q: {questions[0]!r} about {os.path.basename(image)} -> {answer!r} "
           f"(truth {answers[0]!r})")

@@ -68,11 +68,11 @@ def main(argv=None) -> dict:
         if not model.config.use_snn:
             raise SystemExit(f"{folder} has no spiking branch (use_snn=False): there are no spikes to count.")
         model.eval()
-        batch = processor(images=list(averaged["image"]), text=list(averaged["question"]))
+        batch = processor(images=list(averaged["image"]), text=list(averaged["question"]), return_tensors="pt")
         report = estimate_energy(model, dict(batch))
         results[name] = {**report.to_dict(), "eval_accuracy": _accuracy(folder), "checkpoint": folder}
         if name == "ash-nets":
-            one = processor(images=[shown["image"]], text=[shown["question"]])
+            one = processor(images=[shown["image"]], text=[shown["question"]], return_tensors="pt")
             with torch.no_grad():
                 spikes = model.ashnets(**one, output_spikes=True).snn_spikes
     if "ann-twin" in results:

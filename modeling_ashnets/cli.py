@@ -74,7 +74,7 @@ def _predict_entailment(model, processor, args) -> list[dict]:
 
     if not args.hypothesis:
         raise SystemExit("This is a visual entailment checkpoint: pass --hypothesis.")
-    batch = processor(images=load_image_reference(args.image), text=args.hypothesis)
+    batch = processor(images=load_image_reference(args.image), text=args.hypothesis, return_tensors="pt")
     with torch.no_grad():
         probabilities = model(**batch).logits[0].softmax(dim=-1)
     return [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]
@@ -109,7 +109,7 @@ def energy(args) -> dict:
         if folder is None:
             continue
         model, processor, _ = _load(folder)
-        batch = processor(images=list(test["image"]), text=list(test["question"]))
+        batch = processor(images=list(test["image"]), text=list(test["question"]), return_tensors="pt")
         results[name] = estimate_energy(model, dict(batch)).to_dict()
     if args.twin:  # None when the twin has no visual semantic branch (use_snn=False): nothing to compare with
         twin_branch = results["twin"]["visual_semantic_branch_pj"]

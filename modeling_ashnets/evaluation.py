@@ -118,7 +118,7 @@ def evaluate_retrieval(model, processor, dataset, batch_size: int = 64, rerank_k
         batch = processor.image_processor(images[start : start + batch_size], return_tensors="pt")["pixel_values"]
         pixels.append(batch)
         image_embeds.append(base(pixel_values=batch.to(device)).image_embeds)
-    tokens = dict(processor(text=captions))  # once, for the embeddings and the re-ranking
+    tokens = dict(processor(text=captions, return_tensors="pt"))  # once, for the embeddings and the re-ranking
     for start in range(0, len(captions), batch_size):
         batch = {name: value[start : start + batch_size].to(device) for name, value in tokens.items()}
         text_embeds.append(base(**batch).text_embeds)

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 
-__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_IMAGE_PIXELS", "flatten_image_batch", "load_image_reference",
-           "to_rgb_image"]
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DEFAULT_MAX_IMAGE_PIXELS", "decode_image", "flatten_image_batch",
+           "load_image_reference", "to_rgb_image"]
 
 # PIL's own decompression-bomb threshold (about 89.5 megapixels).
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
@@ -117,19 +117,30 @@ def _high_bit_depth_to_l(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array, 0, 255).round().astype(np.uint8), mode="L")
 
 
-def to_rgb_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
-    """Any accepted image input -> a decoded 8-bit RGB PIL image. Transparent pixels are composited on white."""
+def _is_tensor(image) -> bool:
+    return hasattr(image, "detach") and hasattr(image, "cpu")  # torch.Tensor, without importing torch here
+
+
+def decode_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
+    """A path or encoded bytes -> the decoded PIL image, its mode and channels untouched; a PIL image, array or
+    tensor is returned as it is. Enough for `do_convert_rgb=False`, where the image's own channels are kept."""
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
-        image = _open(image if not isinstance(image, memoryview) else image.tobytes(), max_pixels)
-    elif hasattr(image, "detach") and hasattr(image, "cpu"):  # torch.Tensor, without importing torch here
-        image = _array_to_image(image.detach().cpu().numpy(), channels_first=True)
-    elif isinstance(image, np.ndarray):
-        image = _array_to_image(image)
-    elif not isinstance(image, Image.Image):
+        return _open(image if not isinstance(image, memoryview) else image.tobytes(), max_pixels)
+    if not isinstance(image, (Image.Image, np.ndarray)) and not _is_tensor(image):
         raise TypeError(
             f"Unsupported image type {type(image).__name__}: pass a path, encoded bytes, a PIL image, "
             "a numpy array or a torch tensor."
         )
+    return image
+
+
+def to_rgb_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+    """Any accepted image input -> a decoded 8-bit RGB PIL image. Transparent pixels are composited on white."""
+    image = decode_image(image, max_pixels)
+    if _is_tensor(image):
+        image = _array_to_image(image.detach().cpu().numpy(), channels_first=True)
+    elif isinstance(image, np.ndarray):
+        image = _array_to_image(image)
     _check_size(image.size, max_pixels, _describe(image))
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         image = _high_bit_depth_to_l(image)

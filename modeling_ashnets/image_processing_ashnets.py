@@ -1,14 +1,16 @@
 """ASH-Nets image processors: resize to a square, rescale, ImageNet-normalise (the ResNet's training statistics).
 
 `AshNetsImageProcessor` runs on PIL and NumPy everywhere; `AshNetsImageProcessorTorchvision` is its torchvision
-twin (batched tensor ops). Both check and convert every input first (see `image_inputs.py`), and both turn a
-batch of NLVR2 image pairs into `pixel_values` of shape (batch, 2, channels, height, width).
+twin (batched tensor ops). Both check and convert every input to RGB first (see `image_inputs.py`; with
+`do_convert_rgb=False` an image keeps its own channels), and both turn a batch of NLVR2 image pairs into
+`pixel_values` of shape (batch, 2, channels, height, width). As in transformers, `pixel_values` is a list unless
+`return_tensors` asks for tensors.
 """
 
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
-from .image_inputs import DEFAULT_MAX_IMAGE_PIXELS, flatten_image_batch, to_rgb_image
+from .image_inputs import DEFAULT_MAX_IMAGE_PIXELS, decode_image, flatten_image_batch, to_rgb_image
 
 
 __all__ = ["AshNetsImageProcessor", "AshNetsImageProcessorTorchvision"]
@@ -33,10 +35,15 @@ class _AshNetsImageInputsMixin:
         self.max_image_pixels = max_image_pixels
 
     def preprocess(self, images, *args, **kwargs):
-        """images: one image, a list of images, or a list of (image, image) pairs (NLVR2)."""
+        """images: one image, a list of images, or a list of (image, image) pairs (NLVR2).
+
+        With `do_convert_rgb=False` images keep their own mode and channels (paths and bytes are still decoded)."""
         flat, per_sample = flatten_image_batch(images)
-        flat = [to_rgb_image(image, self.max_image_pixels) for image in flat]
-        kwargs.setdefault("return_tensors", "pt")
+        do_convert_rgb = kwargs.get("do_convert_rgb")
+        if do_convert_rgb is None:
+            do_convert_rgb = self.do_convert_rgb
+        convert = decode_image if do_convert_rgb is False else to_rgb_image
+        flat = [convert(image, self.max_image_pixels) for image in flat]
         features = super().preprocess(flat, *args, **kwargs)
         if per_sample > 1:
             pixel_values = features["pixel_values"]

@@ -4,8 +4,12 @@ import json
 import os
 import shutil
 import sys
+from typing import Unpack
 
 from transformers import BatchFeature, ProcessorMixin
+from transformers.image_utils import ImageInput
+from transformers.processing_utils import ProcessingKwargs
+from transformers.tokenization_utils_base import TextInput
 
 from .configuration_ashnets import ASHNETS_AUTO_MAP, PROCESSOR_CODE_FILES
 from .image_inputs import flatten_image_batch
@@ -13,52 +17,40 @@ from .image_inputs import flatten_image_batch
 
 __all__ = ["AshNetsProcessor"]
 
-# Call arguments that belong to the tokenizer; everything else goes to the image processor.
-_TEXT_KWARGS = {
-    "add_special_tokens", "padding", "truncation", "max_length", "stride", "pad_to_multiple_of", "padding_side",
-    "return_token_type_ids", "return_attention_mask", "return_overflowing_tokens", "return_special_tokens_mask",
-    "return_offsets_mapping", "return_length", "verbose", "is_split_into_words",
-}
-
 
 class AshNetsProcessor(ProcessorMixin):
     """`processor(images=..., text=...)` -> `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values`.
 
-    Text is padded to the longest in the batch and truncated to `max_text_length` tokens (40, as ViLT).
+    Keyword arguments go as in every transformers processor: flat (`padding="max_length"`), per modality
+    (`text_kwargs={...}`, `images_kwargs={...}`) or for all (`common_kwargs={...}`); pass `return_tensors="pt"` for
+    tensors. Where neither the call nor the tokenizer's own settings say otherwise, text is padded to the longest in
+    the batch and truncated to 40 tokens (as ViLT).
     """
 
-    def __init__(self, image_processor=None, tokenizer=None, max_text_length: int = 40, **kwargs):
-        super().__init__(image_processor, tokenizer)
-        self.max_text_length = max_text_length
+    # The lowest-priority defaults of `_merge_kwargs`: call arguments and the tokenizer's own settings win.
+    text_kwargs = {"padding": "longest", "truncation": True, "max_length": 40}
 
-    def __call__(self, images=None, text=None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
-        """images: one image, a list, or a list of NLVR2 pairs; text: a string or a list of strings."""
+    def __init__(self, image_processor=None, tokenizer=None):
+        super().__init__(image_processor, tokenizer)
+
+    def __call__(
+        self,
+        images: ImageInput | None = None,
+        text: TextInput | list[TextInput] | None = None,
+        **kwargs: Unpack[ProcessingKwargs],
+    ) -> BatchFeature:
+        """images: one image, a list, or a list of NLVR2 pairs; text: a string or a list of strings, one per image
+        (or pair)."""
         if images is None and text is None:
             raise ValueError("Pass images, text or both.")
-        text_options = {key: kwargs.pop(key) for key in list(kwargs) if key in _TEXT_KWARGS}
+        texts = None if text is None else _checked_texts(text, images)
+        options = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
         data = {}
-        if text is not None:
-            texts = [text] if isinstance(text, str) else text
-            if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-                raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}.")
-            if len(texts) == 0:
-                raise ValueError("Got an empty list of texts.")
-            empty = [i for i, t in enumerate(texts) if not t.strip()]
-            if empty:
-                raise ValueError(f"Empty text at batch position(s) {empty}: every sample needs a question or caption.")
-            if images is not None:
-                flat, per_sample = flatten_image_batch(images)
-                num_samples = len(flat) // per_sample
-                if num_samples != len(texts):
-                    raise ValueError(
-                        f"Batch sizes differ: {len(texts)} texts but {num_samples} images (or image pairs); "
-                        "pass one image (or one pair) per text."
-                    )
-            text_kwargs = {"padding": "longest", "truncation": True, "max_length": self.max_text_length, **text_options}
-            data.update(self.tokenizer(list(texts), return_tensors=return_tensors, **text_kwargs))
+        if texts is not None:
+            data.update(self.tokenizer(texts, **options["text_kwargs"]))
         if images is not None:
-            data.update(self.image_processor(images, return_tensors=return_tensors, **kwargs))
-        return BatchFeature(data, tensor_type=return_tensors)
+            data.update(self.image_processor(images, **options["images_kwargs"]))
+        return BatchFeature(data, tensor_type=options["text_kwargs"].get("return_tensors"))
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         """Also writes this package's processing code and an `auto_map`, so that
@@ -89,3 +81,23 @@ def _add_auto_map(config_file: str, auto_map: dict) -> None:
     with open(config_file, "w", encoding="utf-8") as handle:
         json.dump(config, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def _checked_texts(text, images) -> list[str]:
+    """text as a list of non-empty strings, one per image (or image pair) when images are given."""
+    texts = [text] if isinstance(text, str) else text
+    if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}.")
+    if len(texts) == 0:
+        raise ValueError("Got an empty list of texts.")
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise ValueError(f"Empty text at batch position(s) {empty}: every sample needs a question or caption.")
+    if images is not None:
+        flat, per_sample = flatten_image_batch(images)
+        if len(flat) // per_sample != len(texts):
+            raise ValueError(
+                f"Batch sizes differ: {len(texts)} texts but {len(flat) // per_sample} images (or image pairs); "
+                "pass one image (or one pair) per text."
+            )
+    return list(texts)

@@ -83,7 +83,7 @@ def photo():
 
 
 def make_batch(processor, samples):
-    return processor(images=[s[0] for s in samples], text=[s[1] for s in samples])
+    return processor(images=[s[0] for s in samples], text=[s[1] for s in samples], return_tensors="pt")
 
 
 def write_pretraining_fixtures(folder):

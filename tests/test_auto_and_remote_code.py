@@ -69,7 +69,7 @@ FRESH_PROCESS = textwrap.dedent(
     folder, expected_file = sys.argv[1], sys.argv[2]
     expected = torch.load(expected_file)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True, backend="pil")
-    batch = processor(images=expected["images"], text=expected["texts"])
+    batch = processor(images=expected["images"], text=expected["texts"], return_tensors="pt")
     for key, value in expected["batch"].items():
         torch.testing.assert_close(batch[key], value)
     vqa = AutoModelForVisualQuestionAnswering.from_pretrained(folder, trust_remote_code=True).eval()
@@ -79,7 +79,8 @@ FRESH_PROCESS = textwrap.dedent(
         base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
         torch.testing.assert_close(base(**batch).pooler_output, expected["pooler_output"])
     # transformers' default backend (torchvision) resizes slightly differently from PIL: close, not equal.
-    default_batch = AutoProcessor.from_pretrained(folder, trust_remote_code=True)(images=expected["images"], text=expected["texts"])
+    default_processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    default_batch = default_processor(images=expected["images"], text=expected["texts"], return_tensors="pt")
     torch.testing.assert_close(default_batch["pixel_values"], expected["batch"]["pixel_values"], atol=0.1, rtol=0)
     with torch.no_grad():
         torch.testing.assert_close(vqa(**default_batch).logits, expected["logits"], atol=1e-2, rtol=0)
@@ -89,7 +90,8 @@ FRESH_PROCESS = textwrap.dedent(
     again = AutoProcessor.from_pretrained(folder + "-again", trust_remote_code=True, backend="pil")
     with torch.no_grad():
         vqa_again = AutoModelForVisualQuestionAnswering.from_pretrained(folder + "-again", trust_remote_code=True).eval()
-        torch.testing.assert_close(vqa_again(**again(images=expected["images"], text=expected["texts"])).logits, expected["logits"])
+        again_batch = again(images=expected["images"], text=expected["texts"], return_tensors="pt")
+        torch.testing.assert_close(vqa_again(**again_batch).logits, expected["logits"])
     print("FRESH PROCESS OK", type(processor).__name__, type(vqa).__name__, type(base).__name__)
     """
 )

@@ -19,7 +19,7 @@ def test_vqa_batch_with_soft_targets_and_meta(processor, easy_vqa_samples):
     assert inputs["labels"].tolist()[0] == [0.0, 1.0, 0.0, 0.30000001192092896, 0.0]
     assert batch["meta"]["answers"] == [["red"], ["red"]] and batch["skipped"] == []
     # Pixels equal the processor's own.
-    expected = processor(images=[easy_vqa_samples[0][0]], text=["x"])["pixel_values"][0]
+    expected = processor(images=[easy_vqa_samples[0][0]], text=["x"], return_tensors="pt")["pixel_values"][0]
     assert torch.allclose(inputs["pixel_values"][0], expected)
 
 

@@ -45,7 +45,8 @@ def test_nlvr2_head_fuses_each_image_of_a_pair(processor, easy_vqa_samples):
     torch.manual_seed(0)
     model = AshNetsForImagesAndTextClassification(tiny_config()).eval()
     pairs = [[easy_vqa_samples[0][0], easy_vqa_samples[1][0]], [easy_vqa_samples[2][0], easy_vqa_samples[3][0]]]
-    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"])
+    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"],
+                       return_tensors="pt")
     assert inputs["pixel_values"].shape == (2, 2, 3, 64, 64)
     with torch.no_grad():
         outputs = model(**inputs, labels=torch.tensor([1, 0]))
@@ -79,7 +80,8 @@ def test_nlvr2_head_refuses_bad_inputs_before_any_work(processor, easy_vqa_sampl
     ran = []
     model.ashnets.register_forward_pre_hook(lambda module, args, kwargs: ran.append(1), with_kwargs=True)
     pairs = [[easy_vqa_samples[0][0], easy_vqa_samples[1][0]], [easy_vqa_samples[2][0], easy_vqa_samples[3][0]]]
-    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"])
+    inputs = processor(images=pairs, text=["both images contain a circle", "the left image contains a red shape"],
+                       return_tensors="pt")
     ids, pixels = inputs["input_ids"], inputs["pixel_values"]
     for bad, error, message in [
         ({"input_ids": ids[:0], "pixel_values": pixels[:0]}, ValueError, r"input_ids holds an empty batch \(batch size 0\)"),
@@ -98,7 +100,7 @@ def test_retrieval_head_similarities_and_losses(processor, easy_vqa_samples):
     torch.manual_seed(0)
     model = AshNetsForRetrieval(tiny_config())
     captions = ["a red circle", "a blue square", "a red circle", "a green triangle"]
-    inputs = processor(images=[s[0] for s in easy_vqa_samples], text=captions)
+    inputs = processor(images=[s[0] for s in easy_vqa_samples], text=captions, return_tensors="pt")
     outputs = model(**inputs, return_loss=True)
     assert outputs.logits_per_image.shape == (4, 4)
     assert torch.allclose(outputs.logits_per_text, outputs.logits_per_image.t())
@@ -139,8 +141,8 @@ def test_zero_shot_pipeline_runs_on_the_retrieval_head(tmp_path, processor, easy
     assert sorted(r["label"] for r in results) == labels
     assert sum(r["score"] for r in results) == pytest.approx(1.0, abs=1e-4)
     # The same scores as the head's own logits_per_image.
-    texts = processor(text=[f"This is a photo of {label}." for label in labels])
-    pixels = processor(images=[easy_vqa_samples[0][0]])["pixel_values"]
+    texts = processor(text=[f"This is a photo of {label}." for label in labels], return_tensors="pt")
+    pixels = processor(images=[easy_vqa_samples[0][0]], return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         expected = model(**texts, pixel_values=pixels).logits_per_image.softmax(-1)[0]
     by_label = {r["label"]: r["score"] for r in results}

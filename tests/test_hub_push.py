@@ -26,7 +26,7 @@ FROM_THE_HUB = textwrap.dedent(
     repo, expected_file = sys.argv[1], sys.argv[2]
     expected = torch.load(expected_file)
     processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True, backend="pil")
-    batch = processor(images=expected["images"], text=expected["texts"])
+    batch = processor(images=expected["images"], text=expected["texts"], return_tensors="pt")
     with torch.no_grad():
         vqa = AutoModelForVisualQuestionAnswering.from_pretrained(repo, trust_remote_code=True).eval()
         torch.testing.assert_close(vqa(**batch).logits, expected["logits"], rtol=0, atol=0)

@@ -12,7 +12,7 @@ from modeling_ashnets.losses import mask_tokens_for_mlm
 @pytest.fixture
 def captioned_batch(processor, easy_vqa_samples):
     captions = ["a red triangle", "a blue circle", "a green rectangle", "a red triangle"]
-    return processor(images=[s[0] for s in easy_vqa_samples], text=captions)
+    return processor(images=[s[0] for s in easy_vqa_samples], text=captions, return_tensors="pt")
 
 
 def test_every_objective_is_returned_and_finite(captioned_batch):

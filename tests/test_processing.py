@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,12 @@ from PIL import Image
 
 from conftest import make_batch
 from modeling_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision, AshNetsProcessor
-from transformers import AutoProcessor
+from transformers import AutoProcessor, BertTokenizer
+
+
+def pixel_tensor(image_processor, image):
+    """pixel_values as a tensor (image processors, as transformers' own, return lists unless asked)."""
+    return image_processor(image, return_tensors="pt")["pixel_values"]
 
 
 def test_real_sentence_is_not_unknown(tokenizer):
@@ -19,14 +26,30 @@ def test_processor_outputs(processor, easy_vqa_samples):
     assert batch["pixel_values"].shape == (4, 3, 64, 64)
     assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["token_type_ids"].shape
     assert batch["input_ids"][:, 0].eq(101).all()  # [CLS]
-    assert processor(text="x " * 100)["input_ids"].shape[1] == 40  # truncated to max_text_length
+    plain = processor(images=[s[0] for s in easy_vqa_samples], text=[s[1] for s in easy_vqa_samples])
+    assert isinstance(plain["input_ids"], list) and isinstance(plain["pixel_values"], list)  # tensors when asked
+
+
+def test_text_defaults_give_way_to_the_tokenizer_and_the_call(processor, minilm_path):
+    """Padding to the longest and truncation to 40 tokens are defaults: the tokenizer's own settings, then the call's
+    arguments, win (transformers' order). The bundled tokenizer's own config says max_length=128."""
+    long_text = "x " * 200
+    no_settings = BertTokenizer(os.path.join(minilm_path, "vocab.txt"))  # the same vocabulary, no max_length of its own
+    plain = AshNetsProcessor(processor.image_processor, no_settings)
+    assert plain(text=long_text, return_tensors="pt")["input_ids"].shape == (1, 40)
+    assert plain(text=["a", "a b c"], return_tensors="pt")["input_ids"].shape == (2, 5)
+    assert processor(text=long_text, return_tensors="pt")["input_ids"].shape == (1, 128)
+    assert processor(text=long_text, max_length=16, return_tensors="pt")["input_ids"].shape == (1, 16)
+    assert processor(text=["a"], text_kwargs={"padding": "max_length", "max_length": 8},
+                     common_kwargs={"return_tensors": "pt"})["input_ids"].shape == (1, 8)
 
 
 def test_nlvr2_pairs(processor, easy_vqa_samples):
     paths = [s[0] for s in easy_vqa_samples]
-    batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"])
+    batch = processor(images=[(paths[0], paths[1]), (paths[2], paths[3])], text=["left is red", "both are circles"],
+                      return_tensors="pt")
     assert batch["pixel_values"].shape == (2, 2, 3, 64, 64)
-    single = processor.image_processor(paths[3])["pixel_values"]
+    single = pixel_tensor(processor.image_processor, paths[3])
     torch.testing.assert_close(batch["pixel_values"][1, 1], single[0])
     with pytest.raises(ValueError, match="exactly two images"):
         processor.image_processor([(paths[0],), (paths[1], paths[2])])
@@ -35,13 +58,13 @@ def test_nlvr2_pairs(processor, easy_vqa_samples):
 
 
 def rgb_reference(image):
-    return AshNetsImageProcessor(size={"height": 32, "width": 32})(image.convert("RGB"))["pixel_values"]
+    return pixel_tensor(AshNetsImageProcessor(size={"height": 32, "width": 32}), image.convert("RGB"))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
 def test_image_modes_are_converted(photo, mode):
     image = photo.convert(mode)
-    pixels = AshNetsImageProcessor(size={"height": 32, "width": 32})(image)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 32, "width": 32}), image)
     assert pixels.shape == (1, 3, 32, 32) and torch.isfinite(pixels).all()
     if mode in ("L", "P", "CMYK", "1"):
         torch.testing.assert_close(pixels, rgb_reference(image))
@@ -49,7 +72,7 @@ def test_image_modes_are_converted(photo, mode):
 
 def test_transparency_is_composited_on_white():
     image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
-    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)(image)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False), image)
     torch.testing.assert_close(pixels, torch.ones(1, 3, 8, 8))
 
 
@@ -57,15 +80,24 @@ def test_transparent_palette_is_composited_on_white():
     rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
     rgba.putpixel((0, 0), (0, 0, 255, 255))
     palette = rgba.convert("P")  # an RGBA palette, no "transparency" key
-    pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False, resample=0)(palette)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False, resample=0), palette)
     torch.testing.assert_close(pixels[0, :, 4, 4], torch.ones(3))  # transparent red -> white
     torch.testing.assert_close(pixels[0, :, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_do_convert_rgb_false_keeps_the_images_own_channels(tmp_path):
+    path = tmp_path / "transparent.png"
+    Image.new("RGBA", (8, 8), (255, 0, 0, 0)).save(path)
+    processor = AshNetsImageProcessor(size={"height": 8, "width": 8}, do_normalize=False)
+    assert pixel_tensor(processor, str(path)).shape == (1, 3, 8, 8)  # composited on white by default
+    kept = processor(str(path), do_convert_rgb=False, return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(kept[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0, 0.0]))  # still decoded from the path
 
 
 def test_channels_first_tensors_even_when_tiny():
     red = torch.zeros(3, 4, 4, dtype=torch.uint8)
     red[0] = 255
-    pixels = AshNetsImageProcessor(size={"height": 4, "width": 4}, do_normalize=False)(red)["pixel_values"]
+    pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 4, "width": 4}, do_normalize=False), red)
     torch.testing.assert_close(pixels[0, :, 1, 1], torch.tensor([1.0, 0.0, 0.0]))
 
 
@@ -74,7 +106,7 @@ def test_raising_the_pixel_limit_above_pil_default(tmp_path):
     Image.new("RGB", (40, 40), (10, 20, 30)).save(path)
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, 1_000  # 1,600 pixels: over PIL's limit, under 2x
     try:
-        pixels = AshNetsImageProcessor(size={"height": 8, "width": 8}, max_image_pixels=10_000)(str(path))["pixel_values"]
+        pixels = pixel_tensor(AshNetsImageProcessor(size={"height": 8, "width": 8}, max_image_pixels=10_000), str(path))
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     assert pixels.shape == (1, 3, 8, 8)
@@ -83,7 +115,7 @@ def test_raising_the_pixel_limit_above_pil_default(tmp_path):
 def test_tokenizer_arguments_reach_the_tokenizer(processor):
     plain = processor(text="is it red?", add_special_tokens=False, return_token_type_ids=False)
     assert "token_type_ids" not in plain
-    assert plain["input_ids"][0, 0] != 101  # no [CLS]
+    assert plain["input_ids"][0][0] != 101  # no [CLS]
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
@@ -92,22 +124,22 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     Image.fromarray(array).save(path)
     assert Image.open(path).mode.startswith("I")
     processor = AshNetsImageProcessor(size={"height": 16, "width": 16}, do_normalize=False)
-    pixels = processor(str(path))["pixel_values"]
+    pixels = pixel_tensor(processor, str(path))
     torch.testing.assert_close(pixels, torch.full((1, 3, 16, 16), 128 / 255), atol=2 / 255, rtol=0)
-    torch.testing.assert_close(processor(array)["pixel_values"], pixels)
+    torch.testing.assert_close(pixel_tensor(processor, array), pixels)
     low = np.full((16, 16), 200, dtype=np.uint16)  # a dark 16-bit value stays dark for file and array alike
     Image.fromarray(low).save(tmp_path / "dark.png")
-    torch.testing.assert_close(processor(str(tmp_path / "dark.png"))["pixel_values"], processor(low)["pixel_values"])
+    torch.testing.assert_close(pixel_tensor(processor, str(tmp_path / "dark.png")), pixel_tensor(processor, low))
 
 
 def test_array_tensor_bytes_and_path_inputs_agree(photo, tmp_path):
     processor = AshNetsImageProcessor(size={"height": 32, "width": 32})
     path = tmp_path / "photo.png"
     photo.save(path)
-    reference = processor(photo)["pixel_values"]
+    reference = pixel_tensor(processor, photo)
     array = np.asarray(photo)
     for variant in (str(path), path, path.read_bytes(), array, array.transpose(2, 0, 1), torch.from_numpy(array), array / 255.0):
-        torch.testing.assert_close(processor(variant)["pixel_values"], reference, atol=1e-6, rtol=0)
+        torch.testing.assert_close(pixel_tensor(processor, variant), reference, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -166,8 +198,8 @@ def test_text_errors(processor, easy_vqa_samples):
 
 
 def test_torchvision_twin_agrees_with_pil(photo):
-    pil = AshNetsImageProcessor(size={"height": 48, "width": 48})(photo)["pixel_values"]
-    twin = AshNetsImageProcessorTorchvision(size={"height": 48, "width": 48})(photo)["pixel_values"]
+    pil = pixel_tensor(AshNetsImageProcessor(size={"height": 48, "width": 48}), photo)
+    twin = pixel_tensor(AshNetsImageProcessorTorchvision(size={"height": 48, "width": 48}), photo)
     assert twin.shape == pil.shape
     assert (twin - pil).abs().mean() < 0.02  # resize kernels differ slightly between PIL and torchvision
 
@@ -176,7 +208,6 @@ def test_processor_save_and_load(processor, tmp_path, easy_vqa_samples):
     processor.save_pretrained(tmp_path)
     reloaded = AutoProcessor.from_pretrained(tmp_path, backend="pil")
     assert isinstance(reloaded, AshNetsProcessor) and isinstance(reloaded.image_processor, AshNetsImageProcessor)
-    assert reloaded.max_text_length == processor.max_text_length
     expected, got = make_batch(processor, easy_vqa_samples), make_batch(reloaded, easy_vqa_samples)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key])

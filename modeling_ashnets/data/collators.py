@@ -156,7 +156,7 @@ class AshNetsCollator:
         }
         if not kept:
             return {"inputs": None, "meta": meta, "skipped": skipped}
-        inputs = dict(self.processor(text=[row[self.text_column] for row in kept]))
+        inputs = dict(self.processor(text=[row[self.text_column] for row in kept], return_tensors="pt"))
         cells = [cell for row in kept for cell in self._cells(row)]
         pixels = torch.stack(self._pixels(cells, loaded))
         if self.spec.images_per_sample > 1:
