@@ -8,7 +8,6 @@ by one rule. The heads compute features and hand them over; nothing here runs a 
 a tensor's values (on a GPU such a branch waits for the device).
 """
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -96,14 +95,12 @@ def contrastive_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logi
 def image_text_matching_loss(
     logits_per_image: torch.Tensor,
     positives: torch.Tensor,
-    match_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
-    image_similarity: torch.Tensor | None = None,
+    match_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ITM logits and loss on the positive pairs and, for each image, a hard negative text and, for each text, a hard
     negative image, sampled by contrastive similarity (`logits_per_image`, this process's batch). `match_logits(
-    text_index, image_index, image_similarity)` scores the pairs (text_index[k], image_index[k]) of the batch (the
-    head runs its fused pass there); `image_similarity`, when given, is indexed alike for the SNN's `similar`
-    inputs."""
+    text_index, image_index)` scores the pairs (text_index[k], image_index[k]) of the batch (the head runs its fused
+    pass there)."""
     batch_size = logits_per_image.shape[0]
     negative_text, image_has_negative = sample_hard_negatives(logits_per_image, positives)
     negative_image, text_has_negative = sample_hard_negatives(logits_per_image.t(), positives)
@@ -111,8 +108,7 @@ def image_text_matching_loss(
     text_index = torch.cat([rows, negative_text, rows])
     image_index = torch.cat([rows, rows, negative_image])
     keep = torch.cat([torch.ones_like(image_has_negative), image_has_negative, text_has_negative])
-    similarity = None if image_similarity is None else image_similarity[image_index][:, image_index]
-    itm_logits = match_logits(text_index, image_index, similarity)
+    itm_logits = match_logits(text_index, image_index)
     labels = torch.cat([rows.new_ones(batch_size), rows.new_zeros(2 * batch_size)])
     # Pairs without a negative (every caption of the batch alike) count zero; the mean is over the others.
     losses = nn.functional.cross_entropy(itm_logits, labels, reduction="none")
@@ -153,14 +149,15 @@ def mask_tokens_for_mlm(
     """BERT masking as in BERT's own pre-training data: round(probability x n) of a caption's n non-special tokens
     (at least one), at random; chosen tokens become `[MASK]` (80 %), a random token (10 %) or stay (10 %).
 
-    A fixed count per caption bounds the chosen tokens by k = ceil(probability x length), a number the shape gives:
-    the prediction head then runs on k positions per caption instead of all of them (over a 30k-word vocabulary,
-    most of a pre-training step), without a device sync to count them."""
+    A fixed count per caption bounds the chosen tokens by k = round(probability x (length - 2)), a number the shape
+    gives (every caption has at least `[CLS]` and `[SEP]` among its special tokens; a caption with fewer gets at
+    most k): the prediction head then runs on k positions per caption instead of all of them (over a 30k-word
+    vocabulary, most of a pre-training step), without a device sync to count them."""
     maskable = ~special_tokens_mask.bool()
-    k = max(1, math.ceil(probability * maskable.shape[1]))
+    k = max(1, round(probability * (maskable.shape[1] - 2)))
     scores = torch.rand(maskable.shape, generator=generator, device=input_ids.device).masked_fill(~maskable, -1.0)
-    positions = scores.topk(k, dim=1).indices  # maskable positions first, in random order
-    count = (maskable.sum(dim=1) * probability).round().clamp_min(1)
+    positions = scores.topk(min(k, maskable.shape[1]), dim=1).indices  # maskable positions first, in random order
+    count = (maskable.sum(dim=1) * probability).round().clamp(1, k)
     first = torch.arange(k, device=input_ids.device) < count[:, None]
     chosen = torch.zeros_like(maskable).scatter(1, positions, first & maskable.gather(1, positions))
     labels = input_ids.masked_fill(~chosen, -100)

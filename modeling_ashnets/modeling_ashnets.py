@@ -33,6 +33,7 @@ from .losses import (
     contrastive_loss,
     image_text_matching_loss,
     info_nce,
+    MlmMasking,
     mask_tokens_for_mlm,
     masked_prediction_loss,
     positive_pairs,
@@ -899,21 +900,21 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             raise ValueError(
                 f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
             )
-        cnn_features = self.ashnets.cnn_features(pixel_values)  # once: the ITM passes reuse it
-        visual, firing_rates, _, _ = self.ashnets.encode_image(snn_input_mode=snn_input_mode, cnn_features=cnn_features)
+        # Once per image: the ITM pairs index these visual tokens.
+        visual, firing_rates, _, _ = self.ashnets.encode_image(pixel_values, snn_input_mode=snn_input_mode)
         recorded = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         image_outputs = self.ashnets(visual_embeds=visual, **recorded, return_dict=True)
-        text_outputs = self.ashnets(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                                    **recorded, return_dict=True)
+        # One word-embedding lookup shared by the text-only and ITM passes (one vocabulary-sized gradient).
+        texts = {"inputs_embeds": self.ashnets.get_input_embeddings()(input_ids), "attention_mask": attention_mask,
+                 "token_type_ids": token_type_ids}
+        text_outputs = self.ashnets(**texts, **recorded, return_dict=True)
         image_embeds, text_embeds = image_outputs.image_embeds, text_outputs.text_embeds
         logits_per_image = self.logit_scale.exp() * image_embeds @ text_embeds.t()
         loss = itm_logits = None
         if return_loss:
             keys = caption_keys(input_ids, attention_mask)
-            texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
             itm_logits, itm_loss = image_text_matching_loss(
-                logits_per_image, positive_pairs(keys), fused_matcher(self, texts, cnn_features, snn_input_mode)
-            )
+                logits_per_image, positive_pairs(keys), fused_matcher(self, texts, visual))
             loss = contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys) + itm_loss
         output = AshNetsRetrievalOutput(
             loss=loss,
@@ -950,20 +951,16 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         return self.itm_head(fused.pooler_output)
 
 
-def fused_matcher(head, texts: dict, cnn_features: tuple, snn_input_mode: str | None):
-    """The ITM loss's `match_logits(text_index, image_index, image_similarity)` for a head with `ashnets` and
-    `itm_head` (retrieval, pre-training): the fused pass over those (text, image) pairs of the batch, with the
-    batch's CNN features (`AshNetsModel.cnn_features`) indexed instead of the CNN run again on three times the
-    batch."""
-    continuous, grid = cnn_features
+def fused_matcher(head, texts: dict, visual_embeds: torch.Tensor):
+    """The ITM loss's `match_logits(text_index, image_index)` for a head with `ashnets` and `itm_head` (retrieval,
+    pre-training): the fused pass over those (text, image) pairs of the batch, with the batch's visual tokens
+    (`visual_embeds`, computed once per image) indexed instead of the CNN and SNN run again on three times the
+    batch. (Indexing also keeps an image's SNN `similar` inputs among the batch's other images, not its copies.)"""
 
-    def match_logits(text_index, image_index, image_similarity=None):
-        visual, *_ = head.ashnets.encode_image(
-            snn_input_mode=snn_input_mode, image_similarity=image_similarity,
-            cnn_features=(continuous[image_index], grid),
-        )
+    def match_logits(text_index, image_index):
         picked = {name: None if value is None else value[text_index] for name, value in texts.items()}
-        return head.itm_head(head.ashnets(**picked, visual_embeds=visual, return_dict=True).pooler_output)
+        return head.itm_head(head.ashnets(**picked, visual_embeds=visual_embeds[image_index],
+                                          return_dict=True).pooler_output)
 
     return match_logits
 
@@ -976,7 +973,8 @@ class AshNetsPreTrainingOutput(ModelOutput):
     logits_per_image (`(batch, batch)`): ITC similarities of this batch (they choose the SNN's `similar` inputs).
     mlm_logits (`(batch, num_predictions, vocab_size)`): MLM predictions at `mlm_positions` of the masked text.
     mlm_positions (`(batch, num_predictions)`): the caption positions `mlm_logits` predict: with the default
-        masking, ceil(mlm_probability x text_length) per caption, the masked ones first (BERT's `masked_lm_positions`);
+        masking, round(mlm_probability x (text_length - 2)) per caption, the masked ones first (BERT's
+        `masked_lm_positions`);
         every position with a masking of the caller's own.
     mvm_logits (`(batch, num_visual_tokens, visual_dictionary_size)`): MVM predictions of the dictionary entries.
     snn_firing_rates (`(batch, snn_num_layers)`): firing rates of the image-only pass.
@@ -1087,7 +1085,8 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                     input_ids.shape):
                 raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
                                  f"got {tuple(tensor.shape)}.")
-        self._validated("inputs", lambda values: values and _check_values(self.config, input_ids, pixel_values))
+        self._validated("inputs", lambda values: values and (_check_values(self.config, input_ids, pixel_values),
+                                                             _check_values(self.config, masked_input_ids)))
         with contextlib.nullcontext() if self.training else _fixed_random_draws(pixel_values.device):
             return self._pretraining_step(input_ids, attention_mask, token_type_ids, pixel_values, special_tokens_mask,
                                           mlm_labels, masked_input_ids, output_attentions, output_hidden_states,
@@ -1097,7 +1096,14 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                           mlm_labels, masked_input_ids, output_attentions, output_hidden_states, return_dict):
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
-        texts = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        masking = None
+        if config.mlm_weight > 0:
+            masking = self._mlm_masking(input_ids, attention_mask, special_tokens_mask, masked_input_ids, mlm_labels)
+        # One word-embedding lookup for the step's captions, the masked ones included: its backward builds a dense
+        # vocabulary-sized gradient once, not once per pass (text-only, ITM, MLM).
+        ids = input_ids if masking is None else torch.cat([input_ids, masking.input_ids])
+        words = self.ashnets.get_input_embeddings()(ids).split(len(input_ids))
+        texts = {"inputs_embeds": words[0], "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         # The CNN runs once; the image-only, ITM and MLM/MVM passes share its features (their SNN inputs differ).
         cnn_features = self.ashnets.cnn_features(pixel_values)
         visual, firing_rates, snn_summary, _ = self.ashnets.encode_image(
@@ -1111,10 +1117,14 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         # Images whose captions are alike are alike: the SNN's `similar` inputs follow ITC (paper, "ITC").
         image_similarity = logits_per_image.detach()
         positives = positive_pairs(keys)
+        # The fused passes' visual features, once per image: the SNN's `similar` inputs are the image's most similar
+        # other images of the batch. ITM indexes them for its 3B pairs; MLM/MVM masks them.
+        similar = functools.cache(lambda: self.ashnets.visual_features(
+            snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features)[:2])
         # MLM and MVM share one fused pass (masked caption with masked image), run at most once.
         recorded = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         masked = functools.cache(lambda: self._masked_modelling(
-            texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features, image_similarity, recorded))
+            {**texts, "inputs_embeds": words[-1]}, masking, *similar(), recorded))
 
         def spiking_to_text():
             # Spiking to Text Uni-Alignment: the SNN summary moves towards its caption; the text side is detached.
@@ -1124,8 +1134,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         objectives = {
             "itc": lambda: contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys),
             "itm": lambda: image_text_matching_loss(
-                logits_per_image, positives, fused_matcher(self, texts, cnn_features, "similar"),
-                image_similarity)[1],
+                logits_per_image, positives, fused_matcher(self, texts, self.ashnets.embed_visual(*similar())))[1],
             "mlm": lambda: masked()["mlm"],
             "mvm": lambda: masked()["mvm"],
             "stua": spiking_to_text,
@@ -1147,37 +1156,34 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def _masked_modelling(self, texts, masked_input_ids, mlm_labels, special_tokens_mask, cnn_features,
-                          image_similarity, recorded) -> dict:
-        """One fused pass of the masked caption (if MLM is on) with the masked image (if MVM is on): their losses
-        and logits. The caption is BERT-masked here unless the caller gave both `masked_input_ids` and
-        `mlm_labels`."""
+    def _mlm_masking(self, input_ids, attention_mask, special_tokens_mask, masked_input_ids, mlm_labels) -> MlmMasking:
+        """BERT masking of the captions, or the caller's own (`masked_input_ids` and `mlm_labels`, predicted at every
+        position)."""
+        if masked_input_ids is not None and mlm_labels is not None:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand(input_ids.shape)
+            return MlmMasking(masked_input_ids, mlm_labels, positions)
+        if special_tokens_mask is None:
+            special_tokens_mask = _default_special_tokens_mask(input_ids, attention_mask)
         config = self.config
-        text_ids = texts["input_ids"]
-        if config.mlm_weight > 0:
-            if masked_input_ids is None or mlm_labels is None:
-                if special_tokens_mask is None:
-                    special_tokens_mask = _default_special_tokens_mask(text_ids, texts["attention_mask"])
-                masked_input_ids, mlm_labels, mlm_positions = mask_tokens_for_mlm(
-                    text_ids, special_tokens_mask, config.vocab_size, config.mask_token_id, config.mlm_probability
-                )
-            else:  # a masking of the caller's own: predict at every position
-                mlm_positions = torch.arange(text_ids.shape[1], device=text_ids.device).expand(text_ids.shape)
-            text_ids = masked_input_ids
-        visual, grid, _, _, _ = self.ashnets.visual_features(
-            snn_input_mode="similar", image_similarity=image_similarity, cnn_features=cnn_features
-        )
+        return mask_tokens_for_mlm(input_ids, special_tokens_mask, config.vocab_size, config.mask_token_id,
+                                   config.mlm_probability)
+
+    def _masked_modelling(self, texts: dict, masking: MlmMasking | None, visual, grid, recorded) -> dict:
+        """One fused pass of the masked caption (`texts["inputs_embeds"]`; the caption itself when MLM is off) with
+        the masked image (if MVM is on; `visual`, the hybrid features before positions): their losses and logits."""
+        config = self.config
         if config.mvm_weight > 0:
             visual, mvm_labels = self._mask_visual_tokens(visual)
-        fused = self.ashnets(**{**texts, "input_ids": text_ids}, visual_embeds=self.ashnets.embed_visual(visual, grid),
-                             **recorded, return_dict=True)
-        text_length = text_ids.shape[1]
+        fused = self.ashnets(**texts, visual_embeds=self.ashnets.embed_visual(visual, grid), **recorded,
+                             return_dict=True)
+        text_length = texts["inputs_embeds"].shape[1]
         result = {"fused": fused}
-        if config.mlm_weight > 0:
+        if masking is not None:
             text_states = fused.last_hidden_state[:, :text_length]
-            gathered = text_states.gather(1, mlm_positions.unsqueeze(-1).expand(-1, -1, text_states.shape[-1]))
-            result["mlm_logits"], result["mlm_positions"] = self.mlm_head(gathered), mlm_positions
-            result["mlm"] = masked_prediction_loss(result["mlm_logits"], mlm_labels.gather(1, mlm_positions))
+            positions = masking.positions
+            gathered = text_states.gather(1, positions.unsqueeze(-1).expand(-1, -1, text_states.shape[-1]))
+            result["mlm_logits"], result["mlm_positions"] = self.mlm_head(gathered), positions
+            result["mlm"] = masked_prediction_loss(result["mlm_logits"], masking.labels.gather(1, positions))
         if config.mvm_weight > 0:
             result["mvm_logits"] = self.mvm_head(fused.last_hidden_state[:, text_length:])
             result["mvm"] = masked_prediction_loss(result["mvm_logits"], mvm_labels)

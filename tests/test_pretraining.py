@@ -1,6 +1,5 @@
 """AshNetsForPreTraining: every objective finite, switchable, and decreasing over a few steps on a tiny config."""
 
-import math
 import pytest
 import torch
 
@@ -17,14 +16,14 @@ def captioned_batch(processor, easy_vqa_samples):
 
 def test_every_objective_is_returned_and_finite(captioned_batch):
     torch.manual_seed(0)
-    model = AshNetsForPreTraining(tiny_config())
+    model = AshNetsForPreTraining(tiny_config(mvm_probability=0.5))  # 16 visual tokens: make sure some are masked
     outputs = model(**captioned_batch)
     for name in ("itc_loss", "itm_loss", "mlm_loss", "mvm_loss", "stua_loss"):
         assert torch.isfinite(getattr(outputs, name)), name
     total = outputs.itc_loss + outputs.itm_loss + outputs.mlm_loss + outputs.mvm_loss + outputs.stua_loss
     assert torch.allclose(outputs.loss, total)
-    # MLM predicts at ceil(0.15 x length) positions per caption, not over the whole caption.
-    predictions = math.ceil(0.15 * captioned_batch["input_ids"].shape[1])
+    # MLM predicts at round(0.15 x (length - 2)) positions per caption, not over the whole caption.
+    predictions = max(1, round(0.15 * (captioned_batch["input_ids"].shape[1] - 2)))
     assert outputs.mlm_logits.shape == (4, predictions, model.config.vocab_size)
     assert outputs.mlm_positions.shape == (4, predictions)
     assert outputs.mvm_logits.shape == (4, model.config.num_visual_tokens, 32)
@@ -43,9 +42,15 @@ def test_the_cnn_runs_once_per_step_on_the_batch(head, captioned_batch):
     model = head(tiny_config())
     images_seen = []
     model.ashnets.visual_encoder.register_forward_hook(lambda module, args, output: images_seen.append(len(args[0])))
+    snn_seen = []
+    model.ashnets.snn.register_forward_hook(lambda module, args, output: snn_seen.append(len(args[0])))
     kwargs = {"return_loss": True} if head is AshNetsForRetrieval else {}
     model(**captioned_batch, **kwargs).loss.backward()
-    assert images_seen == [len(captioned_batch["pixel_values"])]
+    batch_size = len(captioned_batch["pixel_values"])
+    assert images_seen == [batch_size]
+    # The SNN too runs once per image and input mode (pre-training: `repeat` for ITC, `similar` for the fused
+    # passes), never on the ITM's 3B pairs, where an image's copies would count as its most similar other images.
+    assert snn_seen == ([batch_size, batch_size] if head is AshNetsForPreTraining else [batch_size])
 
 
 def test_objectives_switch_off_and_stua_leaves_the_text_side_alone(captioned_batch):
@@ -97,7 +102,7 @@ def test_bert_masking_recipe():
     assert not chosen[special].any()
     # BERT's own count: round(0.15 x n) of the n maskable tokens, at least one, per caption.
     assert chosen[:32].sum(dim=1).eq(round(0.15 * 63)).all() and chosen[32:].sum(dim=1).eq(round(0.15 * 19)).all()
-    assert positions.shape == (64, math.ceil(0.15 * 64))
+    assert positions.shape == (64, round(0.15 * 62))
     assert chosen.gather(1, positions).sum() == chosen.sum()  # every chosen token is among the predicted positions
     assert 0.75 < (masked[chosen] == 103).float().mean() < 0.85
     assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(masked[~chosen], ids[~chosen])
