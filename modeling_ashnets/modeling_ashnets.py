@@ -1023,6 +1023,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     """
 
     _tied_weights_keys = {"mlm_head.decoder.weight": "ashnets.text_embeddings.word_embeddings.weight"}
+    may_leave_parameters_unused = True  # a switched-off objective's head (DDP then looks for unused parameters)
 
     def __init__(self, config: AshNetsConfig):
         if not config.use_snn and config.stua_weight > 0:

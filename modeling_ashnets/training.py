@@ -288,8 +288,10 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         project_dir=args.output_dir,
         # Batches carry non-tensor columns (human answers, skipped-sample reports): each process reads its own.
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, dispatch_batches=False),
-        # A task uses part of the model only (the contrastive projections sit idle in VQA, for instance).
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        # Every head's forward uses all its parameters (the transformers common tests check that each gets a
+        # gradient); only pre-training, whose objectives can be switched off, may leave some idle.
+        kwargs_handlers=[DistributedDataParallelKwargs(
+            find_unused_parameters=getattr(model, "may_leave_parameters_unused", False))],
     )
     set_seed(args.seed)
     if accelerator.is_main_process:
