@@ -21,7 +21,8 @@ SHIMS = Path(__file__).resolve().parents[1] / "tests" / "transformers_shims"
 def cache_folder(version: str | None = None) -> Path:
     """Where the files of one transformers version live (the same rule as tests/test_transformers_common.py)."""
     version = version or importlib.metadata.version("transformers")
-    root = Path(os.environ.get("ASHNETS_CACHE", Path.home() / ".cache" / "ashnets"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = Path(os.environ.get("ASHNETS_CACHE") or cache / "ashnets")
     return root / f"transformers-tests-{version}"
 
 

@@ -22,7 +22,8 @@ import modeling_ashnets as ashnets
 def _import_common_tests():
     """Import the cached `transformers_tests` package by its path (its files use package-relative imports)."""
     version = importlib.metadata.version("transformers")
-    root = Path(os.environ.get("ASHNETS_CACHE", Path.home() / ".cache" / "ashnets")) / f"transformers-tests-{version}"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = Path(os.environ.get("ASHNETS_CACHE") or cache / "ashnets") / f"transformers-tests-{version}"
     init = root / "transformers_tests" / "__init__.py"
     if not init.is_file():
         pytest.fail(f"transformers' common tests are not in {root}: run `make test` (or "
