@@ -19,8 +19,9 @@ demo: install
 	$(BIN)/python examples/demo_easy_vqa.py
 
 test: install
-	@# transformers' common tests, at the installed version: fetched from PyPI once, cached outside the clone.
-	$(BIN)/python scripts/fetch_transformers_tests.py
+	@# transformers' common tests, at the installed version: fetched from PyPI once, cached outside the clone. Offline
+	@# and not yet cached, the fetch fails and the suite says so in tests/test_transformers_common.py.
+	-$(BIN)/python scripts/fetch_transformers_tests.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Speed, memory and FLOP/s (minutes on a CPU); the accuracy benchmarks are benchmarks/bench_easy_vqa.py and

@@ -146,8 +146,8 @@ def mask_tokens_for_mlm(
     probability: float = 0.15,
     generator: torch.Generator | None = None,
 ) -> MlmMasking:
-    """BERT masking as in BERT's own pre-training data: round(probability x n) of a caption's n non-special tokens
-    (at least one), at random; chosen tokens become `[MASK]` (80 %), a random token (10 %) or stay (10 %).
+    """BERT masking with a fixed count per caption, as BERT's original data preparation: round(probability x n) of
+    a caption's n non-special tokens (at least one), at random; chosen tokens become `[MASK]` (80 %), a random token (10 %) or stay (10 %).
 
     A fixed count per caption bounds the chosen tokens by k = round(probability x (length - 2)), a number the shape
     gives (every caption has at least `[CLS]` and `[SEP]` among its special tokens; a caption with fewer gets at

@@ -65,7 +65,7 @@ __all__ = [
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
 # Checkpoints of the fused heads written before they dropped the contrastive layers they never used.
-_UNUSED_CONTRASTIVE_KEYS = [r"ashnets\.(text_projection|visual_projection|contrastive_norm)\."]
+_UNUSED_CONTRASTIVE_KEYS = [r"summary_ratio\.ratio$", r"ashnets\.(text_projection|visual_projection|contrastive_norm)\."]
 ENTAILMENT_LABELS = TASKS["entailment"].label_names  # SNLI-VE's classes, in its label order
 NLVR2_LABELS = TASKS["nlvr2"].label_names
 
@@ -158,12 +158,13 @@ class AshNetsSummaryRatio(nn.Module):
     def __init__(self, config: AshNetsConfig):
         super().__init__()
         self.spike_projection = nn.Linear(config.snn_hidden_size, config.hidden_size)
-        self.ratio = nn.Parameter(torch.full((config.hidden_size,), float(config.summary_ratio_init)))
-        self.use_ratio = config.use_summary_ratio
+        self.ratio = None  # no parameter that the forward would not use (DDP would wait for its gradient)
+        if config.use_summary_ratio:
+            self.ratio = nn.Parameter(torch.full((config.hidden_size,), float(config.summary_ratio_init)))
 
     def forward(self, continuous: torch.Tensor, spike_rates: torch.Tensor) -> torch.Tensor:
         abstract = self.spike_projection(spike_rates)
-        return continuous + (self.ratio * abstract if self.use_ratio else abstract)
+        return continuous + (abstract if self.ratio is None else self.ratio * abstract)
 
 
 class AshNetsPreTrainedModel(PreTrainedModel):
@@ -171,6 +172,8 @@ class AshNetsPreTrainedModel(PreTrainedModel):
     config_class = AshNetsConfig
     base_model_prefix = "ashnets"
     main_input_name = "input_ids"  # the first argument of every forward
+    # Checkpoints written before `use_summary_ratio=False` dropped the ratio it never used.
+    _keys_to_ignore_on_load_unexpected = [r"summary_ratio\.ratio$"]
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["AshNetsLayer", "AshNetsSpikingBlock", "AshNetsVisualConcreteEncoder"]
@@ -208,7 +211,7 @@ class AshNetsPreTrainedModel(PreTrainedModel):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, AshNetsSummaryRatio):
+        elif isinstance(module, AshNetsSummaryRatio) and module.ratio is not None:
             init.constant_(module.ratio, float(self.config.summary_ratio_init))
         elif isinstance(module, AshNetsForRetrieval):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
@@ -277,17 +280,17 @@ def _require_samples(name: str, tensor: torch.Tensor) -> None:
         raise ValueError(f"{name} holds an empty batch (batch size 0): pass at least one sample.")
 
 
-def _check_input_ids(input_ids) -> None:
+def _check_input_ids(input_ids, name: str = "input_ids") -> None:
     """Token ids: an integer tensor (batch, length) with at least one sample. Shapes and dtypes only (no sync)."""
-    _require_tensor("input_ids", input_ids, "of token ids, shape (batch, length)")
+    _require_tensor(name, input_ids, "of token ids, shape (batch, length)")
     if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
         raise TypeError(
-            f"input_ids must hold integer token ids (torch.long), got {input_ids.dtype}: tokenize the text with the "
-            "AshNetsProcessor, or pass input_ids.long() if they are ids stored as floats."
+            f"{name} must hold integer token ids (torch.long), got {input_ids.dtype}: tokenize the text with the "
+            f"AshNetsProcessor, or pass {name}.long() if they are ids stored as floats."
         )
     if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}.")
-    _require_samples("input_ids", input_ids)
+        raise ValueError(f"{name} must have shape (batch, length), got {tuple(input_ids.shape)}.")
+    _require_samples(name, input_ids)
 
 
 def _check_embeds(name: str, embeds, tokens: str, hidden_size: int) -> None:
@@ -545,6 +548,13 @@ class AshNetsModel(AshNetsPreTrainedModel):
         visual tokens' mean) LayerNormed (`config.contrastive_summary`)."""
         return pooled if self.contrastive_norm is None else self.contrastive_norm(summary)
 
+    def _require_projections(self):
+        if self.text_projection is None:
+            raise ValueError(
+                "This encoder belongs to a fused task head (VQA, entailment, NLVR2), which has no contrastive "
+                "projections: load the checkpoint as AshNetsModel or AshNetsForRetrieval for text and image features."
+            )
+
     @can_return_tuple
     def get_text_features(
         self,
@@ -555,6 +565,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
     ) -> BaseModelOutputWithPooling | tuple:
         """A text-only pass whose `pooler_output` is the projected (not normalised) text embedding, as CLIP's
         `get_text_features` in transformers 5 (`output_hidden_states` / `output_attentions` pass on)."""
+        self._require_projections()
         outputs = self(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                        **kwargs, return_dict=True)
         projected = self.text_projection(self._contrastive_input(outputs.pooler_output, outputs.last_hidden_state[:, 0]))
@@ -565,6 +576,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
     def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling | tuple:
         """An image-only pass whose `pooler_output` is the projected (not normalised) image embedding, as CLIP's
         `get_image_features` in transformers 5."""
+        self._require_projections()
         outputs = self(pixel_values=pixel_values, **kwargs, return_dict=True)
         projected = self.visual_projection(self._contrastive_input(outputs.pooler_output,
                                                                    outputs.last_hidden_state.mean(dim=1)))
@@ -1086,6 +1098,8 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                     input_ids.shape):
                 raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
                                  f"got {tuple(tensor.shape)}.")
+        if masked_input_ids is not None:
+            _check_input_ids(masked_input_ids, "masked_input_ids")
         self._validated("inputs", lambda values: values and (_check_values(self.config, input_ids, pixel_values),
                                                              _check_values(self.config, masked_input_ids)))
         with contextlib.nullcontext() if self.training else _fixed_random_draws(pixel_values.device):
@@ -1204,9 +1218,13 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
 
 @contextlib.contextmanager
 def _fixed_random_draws(device: torch.device, seed: int = 0):
-    """The same random draws at every entry; the global random state is restored on exit."""
+    """The same random draws at every entry (on the CPU and on `device` if it is a GPU); the random state is
+    restored on exit. (`torch.manual_seed` would also seed every other GPU, which `fork_rng` does not restore.)"""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield
 
 

@@ -30,7 +30,12 @@ class AshNetsProcessor(ProcessorMixin):
     # The lowest-priority defaults of `_merge_kwargs`: call arguments and the tokenizer's own settings win.
     text_kwargs = {"padding": "longest", "truncation": True, "max_length": 40}
 
-    def __init__(self, image_processor=None, tokenizer=None):
+    def __init__(self, image_processor=None, tokenizer=None, max_text_length: int | None = None):
+        """`max_text_length`: how processors saved before the tokenizer's settings took precedence recorded their
+        truncation (`processor_config.json`); it becomes the tokenizer's own `max_length`, so that such a
+        checkpoint keeps truncating where it was trained to."""
+        if max_text_length is not None and tokenizer is not None:
+            tokenizer.init_kwargs["max_length"] = max_text_length
         super().__init__(image_processor, tokenizer)
 
     def __call__(

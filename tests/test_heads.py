@@ -8,6 +8,7 @@ from modeling_ashnets import (
     ENTAILMENT_LABELS,
     AshNetsForEntailment,
     AshNetsForImagesAndTextClassification,
+    AshNetsForQuestionAnswering,
     AshNetsForRetrieval,
 )
 from modeling_ashnets.losses import caption_keys, positive_pairs
@@ -147,3 +148,25 @@ def test_zero_shot_pipeline_runs_on_the_retrieval_head(tmp_path, processor, easy
         expected = model(**texts, pixel_values=pixels).logits_per_image.softmax(-1)[0]
     by_label = {r["label"]: r["score"] for r in results}
     assert [by_label[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+@pytest.mark.parametrize("options", [{}, {"use_summary_ratio": False}, {"use_snn": False, "stua_weight": 0.0},
+                                     {"contrastive_summary": "layer_norm"}])
+@pytest.mark.parametrize("head", [AshNetsForQuestionAnswering, AshNetsForRetrieval])
+def test_every_parameter_gets_a_gradient(head, options, texts_and_images):
+    """Multi-process training relies on it: DDP looks for unused parameters in pre-training only."""
+    torch.manual_seed(0)
+    model = head(tiny_config(**options, id2label={0: "no", 1: "yes"}))
+    if head is AshNetsForRetrieval:
+        model(**texts_and_images, return_loss=True).loss.backward()
+    else:
+        model(**texts_and_images, labels=torch.tensor([0, 1, 1, 0])).loss.backward()
+    unused = [name for name, parameter in model.named_parameters() if parameter.grad is None]
+    assert unused == []
+
+
+def test_fused_heads_have_no_contrastive_projections(texts_and_images):
+    model = AshNetsForQuestionAnswering(tiny_config())
+    assert model.ashnets.text_projection is None and model.ashnets.visual_projection is None
+    with pytest.raises(ValueError, match="fused task head .* no contrastive projections"):
+        model.ashnets.get_text_features(texts_and_images["input_ids"])

@@ -166,3 +166,10 @@ def test_a_fresh_model_runs_in_eval_mode(captioned_batch):
         outputs = model(**captioned_batch)
     assert torch.isfinite(outputs.loss) and outputs.mvm_loss == 0
     assert not bool(model.visual_dictionary.initialized)
+
+
+def test_a_masking_of_the_callers_own_is_checked_at_the_boundary(captioned_batch):
+    model = AshNetsForPreTraining(tiny_config())
+    with pytest.raises(TypeError, match="masked_input_ids must hold integer token ids"):
+        model(**captioned_batch, masked_input_ids=captioned_batch["input_ids"].float(),
+              mlm_labels=captioned_batch["input_ids"])

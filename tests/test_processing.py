@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -7,7 +8,7 @@ from PIL import Image
 
 from conftest import make_batch
 from modeling_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision, AshNetsProcessor
-from transformers import AutoProcessor, BertTokenizer
+from transformers import AutoProcessor, AutoTokenizer, BertTokenizer
 
 
 def pixel_tensor(image_processor, image):
@@ -42,6 +43,22 @@ def test_text_defaults_give_way_to_the_tokenizer_and_the_call(processor, minilm_
     assert processor(text=long_text, max_length=16, return_tensors="pt")["input_ids"].shape == (1, 16)
     assert processor(text=["a"], text_kwargs={"padding": "max_length", "max_length": 8},
                      common_kwargs={"return_tensors": "pt"})["input_ids"].shape == (1, 8)
+
+
+def test_training_processors_and_old_checkpoints_truncate_at_40(processor, tmp_path):
+    """The training scripts give the tokenizer max_length=40 (saved with it); processors saved before the tokenizer's
+    settings took precedence recorded `max_text_length` and keep truncating there."""
+    from modeling_ashnets.training import MAX_TEXT_LENGTH, default_tokenizer_path
+
+    long_text = "x " * 200
+    trained = AshNetsProcessor(processor.image_processor,
+                               AutoTokenizer.from_pretrained(default_tokenizer_path(), max_length=MAX_TEXT_LENGTH))
+    trained.save_pretrained(tmp_path / "new")
+    assert len(AshNetsProcessor.from_pretrained(tmp_path / "new")(text=long_text)["input_ids"][0]) == 40
+    processor.save_pretrained(tmp_path / "old")  # the bundled tokenizer says 128; an old config said 40
+    config_file = tmp_path / "old" / "processor_config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "max_text_length": 40}))
+    assert len(AshNetsProcessor.from_pretrained(tmp_path / "old")(text=long_text)["input_ids"][0]) == 40
 
 
 def test_nlvr2_pairs(processor, easy_vqa_samples):
