@@ -90,7 +90,6 @@ class AshNetsModelTester:
 
 class AshNetsTesterMixin(ModelTesterMixin):
     additional_model_inputs = ["pixel_values"]  # the fused heads need both modalities
-    test_resize_embeddings = False  # the fused heads tie nothing, and pre-training's tying is tested below
     test_torch_exportable = False  # see tests/transformers_shims/README.md
     skip_test_image_features_output_shape = True  # image features come from the fusion transformer, not the CNN
 
