@@ -90,7 +90,6 @@ class AshNetsModelTester:
 
 class AshNetsTesterMixin(ModelTesterMixin):
     additional_model_inputs = ["pixel_values"]  # the fused heads need both modalities
-    test_torch_exportable = False  # see tests/transformers_shims/README.md
     skip_test_image_features_output_shape = True  # image features come from the fusion transformer, not the CNN
 
     def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
