@@ -6,6 +6,7 @@ are written (and tested) once. It runs the same under `python script.py` and `ac
 many processes).
 """
 
+import functools
 import hashlib
 import itertools
 import json
@@ -275,15 +276,9 @@ def _recorded_arguments(*arguments) -> dict:
     return {name: value for name, value in sorted(merged.items()) if isinstance(value, (bool, int, float, str))}
 
 
-def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None,
-                 script_arguments=()) -> TrainingResult:
-    """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
-    evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
-    `args.output_dir` (`args`: an `AshNetsTrainingArguments`). `script_arguments` (the script's model and data
-    arguments) are recorded with `args` in train_results.json and the tracker's config."""
-    forward_kwargs = forward_kwargs or {}
-    recorded = _recorded_arguments(*script_arguments, args)
-    accelerator = Accelerator(
+def _create_accelerator(args, model) -> Accelerator:
+    """The run's Accelerator: the options that make one loop serve one process or many, with or without GPUs."""
+    return Accelerator(
         # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without GPUs train on the CPU
         # over gloo (Accelerate would otherwise run each process alone).
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
@@ -298,23 +293,18 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         kwargs_handlers=[DistributedDataParallelKwargs(
             find_unused_parameters=getattr(model, "may_leave_parameters_unused", False))],
     )
-    set_seed(args.seed)
-    if accelerator.is_main_process:
-        os.makedirs(args.output_dir, exist_ok=True)
-    accelerator.wait_for_everyone()
-    if getattr(args, "gradient_checkpointing", False):
-        # transformers 5 renamed it (the old name warns); older 5.x releases only have the old one.
-        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
-    streaming = isinstance(train_dataset, datasets.IterableDataset)
+
+
+def _training_data(args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming: bool):
+    """(train set, eval set, collator, train loader) cut to --max_*_samples; a streamed training set is shuffled and
+    split between the processes here, because Accelerate's loader would have every process read the whole stream."""
     if streaming and not args.max_train_steps:
         raise ValueError("A streamed training set has no length: pass --max_train_steps.")
     train_dataset = _first(train_dataset, args.max_train_samples)
     eval_dataset = _first(eval_dataset, args.max_eval_samples)
     if streaming:
-        # Each process reads its own shards (Accelerate would have every process read the whole stream).
         train_dataset = train_dataset.shuffle(seed=args.seed, buffer_size=1000)
         train_dataset = for_process(train_dataset, accelerator.process_index, accelerator.num_processes)
-
     collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels, image_cache_size=args.image_cache_size)
     sampler = _balanced_sampler(train_dataset, getattr(args, "balance_by", None), args.seed, streaming)
     train_loader = DataLoader(
@@ -322,134 +312,148 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         sampler=sampler, collate_fn=collator, num_workers=args.num_workers,
         drop_last=collator.spec.drop_last,
     )
+    return train_dataset, eval_dataset, collator, train_loader
+
+
+def _prepare_model_and_optimizer(args, accelerator, model, train_loader, streaming: bool):
+    """(model, optimizer, train loader) wrapped by Accelerate; a streamed loader is left as it is (its process
+    already reads only its own shards)."""
     optimizer = torch.optim.AdamW(_parameter_groups(model, args), lr=args.learning_rate)
     if streaming:
         model, optimizer = accelerator.prepare(model, optimizer)
-    else:
-        model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if streaming:  # one long pass; a process whose shards run out starts them again, re-shuffled
-        max_train_steps = args.max_train_steps
-        steps_per_epoch, num_epochs = max_train_steps, max_train_steps
-    else:
-        steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
-        max_train_steps = args.max_train_steps or math.ceil(args.num_train_epochs * steps_per_epoch)
-        num_epochs = math.ceil(max_train_steps / steps_per_epoch)
+        return model, optimizer, train_loader
+    return accelerator.prepare(model, optimizer, train_loader)
+
+
+def _step_budget(args, train_loader, streaming: bool) -> tuple[int, int]:
+    """(max_train_steps, num_epochs): from --max_train_steps, else from --num_train_epochs. A stream is one long pass
+    counted in steps; a process whose shards run out starts them again, re-shuffled (one "epoch" per step at most)."""
+    if streaming:
+        return args.max_train_steps, args.max_train_steps
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    max_train_steps = args.max_train_steps or math.ceil(args.num_train_epochs * steps_per_epoch)
+    return max_train_steps, math.ceil(max_train_steps / steps_per_epoch)
+
+
+def _prepared_scheduler(args, accelerator, optimizer, max_train_steps: int):
+    """The learning-rate schedule over the run, in scheduler steps: the prepared scheduler steps once per process."""
     scheduler = get_scheduler(
         args.lr_scheduler_type,
         optimizer=optimizer,
         num_warmup_steps=int(args.warmup_ratio * max_train_steps) * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    scheduler = accelerator.prepare(scheduler)
-    if args.report_to != "none":
-        accelerator.init_trackers(f"ashnets-{task}", config=recorded)
+    return accelerator.prepare(scheduler)
 
+
+def _restore_checkpoint(args, accelerator) -> tuple[int, int, int, dict | None]:
+    """(completed_steps, starting_epoch, batches_to_skip, rng_at_resume) after loading --resume_from_checkpoint's
+    state; all zeros and None when starting afresh. `rng_at_resume` is the RNG state right after loading, which
+    `_epoch_batches` puts back once the first epoch's iterator has drawn its seed."""
     checkpoint, completed_steps = _resolve_resume(args)
-    starting_epoch, batches_to_skip = 0, 0
-    if checkpoint:
-        accelerator.print(f"Resuming from {checkpoint} (step {completed_steps})")
-        accelerator.load_state(checkpoint)
-        position_file = os.path.join(checkpoint, POSITION_FILE.format(accelerator.process_index))
-        if not os.path.isfile(position_file):
-            raise FileNotFoundError(
-                f"{position_file} is missing: {checkpoint} was saved by a run with fewer processes (or an older "
-                "version); resume with the same number of processes."
-            )
-        with open(position_file, encoding="utf-8") as handle:
-            position = json.load(handle)
-        starting_epoch, batches_to_skip = position["epoch"], position["batches_in_epoch"]
-    rng_at_resume = _rng_state() if checkpoint else None
+    if not checkpoint:
+        return completed_steps, 0, 0, None
+    accelerator.print(f"Resuming from {checkpoint} (step {completed_steps})")
+    accelerator.load_state(checkpoint)
+    position_file = os.path.join(checkpoint, POSITION_FILE.format(accelerator.process_index))
+    if not os.path.isfile(position_file):
+        raise FileNotFoundError(
+            f"{position_file} is missing: {checkpoint} was saved by a run with fewer processes (or an older "
+            "version); resume with the same number of processes."
+        )
+    with open(position_file, encoding="utf-8") as handle:
+        position = json.load(handle)
+    return completed_steps, position["epoch"], position["batches_in_epoch"], _rng_state()
 
-    def evaluate() -> dict:
-        metrics = {}
-        if eval_dataset is not None and accelerator.is_main_process:
-            # On the unwrapped model, so that no collective op waits for the other processes.
-            unwrapped = accelerator.unwrap_model(model)
-            with accelerator.autocast():
-                metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
-                                        args.per_device_eval_batch_size, getattr(args, "rerank_k", 0))
-            unwrapped.train()
-            accelerator.print(f"step {completed_steps}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
-            if args.report_to != "none":
-                accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=completed_steps)
-        accelerator.wait_for_everyone()
-        return metrics
 
-    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
-                    desc=task)
-    skipped, samples_seen, logs, started, eval_runtime = 0, 0, _RunningLogs(), time.perf_counter(), 0.0
-    history = []  # (step, logs) at every logging step and evaluation, written to train_results.json
-    for epoch in range(starting_epoch, num_epochs):
-        model.train()
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        if streaming:
-            train_dataset.set_epoch(epoch)
-        loader, batches_in_epoch = train_loader, 0
-        if epoch == starting_epoch and batches_to_skip:
-            loader, batches_in_epoch = accelerator.skip_first_batches(train_loader, batches_to_skip), batches_to_skip
-        batches = iter(loader)
-        if rng_at_resume is not None:
-            # Starting an epoch's iterator draws a seed from the RNG, which the interrupted run had done before its
-            # checkpoint: fetch the first batch, then put back the restored state so that dropout and sampling
-            # continue exactly as they would have.
-            first = next(batches, None)
-            batches = itertools.chain([] if first is None else [first], batches)
-            _set_rng_state(rng_at_resume)
-            rng_at_resume = None
-        for batch in batches:
-            batches_in_epoch += 1
-            for sample in batch["skipped"]:
-                skipped += 1
-                if skipped <= 20:
-                    accelerator.print(f"skipping a training sample ({sample.where}): {sample.reason}")
-            inputs = batch["inputs"]
-            if inputs is not None and streaming:
-                inputs = {name: value.to(accelerator.device) for name, value in inputs.items()}
-            # A process whose samples were all bad takes a zero-loss step, and so do the others: the model's
-            # collective operations (ITC's gather, the visual dictionary's update) need every process.
-            empty = _any_process(accelerator, inputs is None)
-            with accelerator.accumulate(model):
-                if empty:
-                    loss = _zero_loss(model)
-                else:
-                    outputs = model(**inputs, **forward_kwargs)
-                    loss = outputs.loss
-                    samples_seen += inputs["input_ids"].shape[0]
-                    logs.add(outputs)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            completed_steps += 1
-            progress.update(1)
-            if completed_steps % args.logging_steps == 0 and logs.count:
-                values = {**logs.read(), "lr": scheduler.get_last_lr()[0]}
-                history.append({"step": completed_steps, **values})
-                progress.set_postfix(loss=f"{values['loss']:.4f}")
-                if args.report_to != "none":
-                    accelerator.log(values, step=completed_steps)
-            if args.checkpointing_steps and completed_steps % args.checkpointing_steps == 0:
-                _save_checkpoint(accelerator, os.path.join(args.output_dir, f"checkpoint-{completed_steps}"),
-                                 epoch, batches_in_epoch)
-            if args.eval_steps and completed_steps % args.eval_steps == 0 and completed_steps < max_train_steps:
-                eval_started = time.perf_counter()
-                metrics = evaluate()
-                history.append({"step": completed_steps,
-                                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
-                eval_runtime += time.perf_counter() - eval_started
-            if completed_steps >= max_train_steps:
-                break
-        if completed_steps >= max_train_steps:
-            break
-    progress.close()
-    train_runtime = time.perf_counter() - started - eval_runtime  # training only: evaluations are timed apart
-    metrics = evaluate()  # ends with every process waiting for the main one
+def _evaluate(args, accelerator, task, model, processor, eval_dataset, collator, step: int) -> dict:
+    """The eval set's metrics at `step`, printed and sent to the tracker (empty without an eval set, and on every
+    process but the main one, which alone evaluates while the others wait)."""
+    metrics = {}
+    if eval_dataset is not None and accelerator.is_main_process:
+        # On the unwrapped model, so that no collective op waits for the other processes.
+        unwrapped = accelerator.unwrap_model(model)
+        with accelerator.autocast():
+            metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
+                                    args.per_device_eval_batch_size, getattr(args, "rerank_k", 0))
+        unwrapped.train()
+        accelerator.print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+        if args.report_to != "none":
+            accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+    accelerator.wait_for_everyone()
+    return metrics
 
+
+def _epoch_batches(accelerator, train_loader, train_dataset, epoch: int, streaming: bool, batches_to_skip: int,
+                   rng_at_resume: dict | None):
+    """(iterator over the epoch's batches, batches already read in the epoch): reshuffled for `epoch`, past the
+    batches a resumed run had read, and with the RNG restored as the checkpoint left it."""
+    if hasattr(train_loader, "set_epoch"):
+        train_loader.set_epoch(epoch)
+    if streaming:
+        train_dataset.set_epoch(epoch)
+    loader = accelerator.skip_first_batches(train_loader, batches_to_skip) if batches_to_skip else train_loader
+    batches = iter(loader)
+    if rng_at_resume is not None:
+        # Starting an epoch's iterator draws a seed from the RNG, which the interrupted run had done before its
+        # checkpoint: fetch the first batch, then put back the restored state so that dropout and sampling
+        # continue exactly as they would have.
+        first = next(batches, None)
+        batches = itertools.chain([] if first is None else [first], batches)
+        _set_rng_state(rng_at_resume)
+    return batches, batches_to_skip
+
+
+def _count_skipped(accelerator, batch, skipped: int) -> int:
+    """The run's count of skipped training samples after `batch`, printing why for the first 20."""
+    for sample in batch["skipped"]:
+        skipped += 1
+        if skipped <= 20:
+            accelerator.print(f"skipping a training sample ({sample.where}): {sample.reason}")
+    return skipped
+
+
+def _training_step(args, accelerator, model, optimizer, scheduler, inputs, forward_kwargs, streaming: bool,
+                   logs: _RunningLogs) -> int:
+    """One forward/backward pass (an optimizer step when gradients are due), returning the samples it trained on.
+    A process whose samples were all bad takes a zero-loss step, and so do the others: the model's collective
+    operations (ITC's gather, the visual dictionary's update) need every process."""
+    if inputs is not None and streaming:
+        inputs = {name: value.to(accelerator.device) for name, value in inputs.items()}
+    empty = _any_process(accelerator, inputs is None)
+    samples = 0
+    with accelerator.accumulate(model):
+        if empty:
+            loss = _zero_loss(model)
+        else:
+            outputs = model(**inputs, **forward_kwargs)
+            loss = outputs.loss
+            samples = inputs["input_ids"].shape[0]
+            logs.add(outputs)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and args.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return samples
+
+
+def _log_losses(args, accelerator, logs: _RunningLogs, scheduler, progress, step: int) -> dict:
+    """The losses (and firing rates) averaged since the last logging step, with the learning rate: shown on the
+    progress bar, sent to the tracker and returned for the log history."""
+    values = {**logs.read(), "lr": scheduler.get_last_lr()[0]}
+    progress.set_postfix(loss=f"{values['loss']:.4f}")
+    if args.report_to != "none":
+        accelerator.log(values, step=step)
+    return {"step": step, **values}
+
+
+def _save_results(args, accelerator, task, model, processor, eval_metrics: dict, recorded: dict, history: list,
+                  completed_steps: int, train_runtime: float, eval_runtime: float, samples_seen: int,
+                  skipped: int) -> dict:
+    """Save model, processor, eval_results.json and train_results.json to `output_dir`, and return the training
+    metrics. Every process must call it: the digests and skipped-sample counts are gathered from all of them."""
     unwrapped = accelerator.unwrap_model(model)
     digests = gather_object([_parameter_digest(unwrapped)])
     skipped = int(accelerator.reduce(torch.tensor([skipped], device=accelerator.device), reduction="sum").item())
@@ -465,9 +469,77 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
     }
     if accelerator.is_main_process:
         processor.save_pretrained(args.output_dir)
-        _write_json(os.path.join(args.output_dir, "eval_results.json"), metrics)
+        _write_json(os.path.join(args.output_dir, "eval_results.json"), eval_metrics)
         _write_json(os.path.join(args.output_dir, "train_results.json"),
                     {**train_metrics, "task": task, "arguments": recorded, "log_history": history})
+    return train_metrics
+
+
+def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None,
+                 script_arguments=()) -> TrainingResult:
+    """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
+    evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
+    `args.output_dir` (`args`: an `AshNetsTrainingArguments`). `script_arguments` (the script's model and data
+    arguments) are recorded with `args` in train_results.json and the tracker's config."""
+    forward_kwargs = forward_kwargs or {}
+    recorded = _recorded_arguments(*script_arguments, args)
+    accelerator = _create_accelerator(args, model)
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+    accelerator.wait_for_everyone()
+    if getattr(args, "gradient_checkpointing", False):
+        # transformers 5 renamed it (the old name warns); older 5.x releases only have the old one.
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
+    streaming = isinstance(train_dataset, datasets.IterableDataset)
+    train_dataset, eval_dataset, collator, train_loader = _training_data(
+        args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming)
+    model, optimizer, train_loader = _prepare_model_and_optimizer(args, accelerator, model, train_loader, streaming)
+    max_train_steps, num_epochs = _step_budget(args, train_loader, streaming)
+    scheduler = _prepared_scheduler(args, accelerator, optimizer, max_train_steps)
+    if args.report_to != "none":
+        accelerator.init_trackers(f"ashnets-{task}", config=recorded)
+    completed_steps, starting_epoch, batches_to_skip, rng_at_resume = _restore_checkpoint(args, accelerator)
+    evaluate = functools.partial(_evaluate, args, accelerator, task, model, processor, eval_dataset, collator)
+
+    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
+                    desc=task)
+    skipped, samples_seen, logs, started, eval_runtime = 0, 0, _RunningLogs(), time.perf_counter(), 0.0
+    history = []  # (step, logs) at every logging step and evaluation, written to train_results.json
+    for epoch in range(starting_epoch, num_epochs):
+        model.train()
+        batches, batches_in_epoch = _epoch_batches(accelerator, train_loader, train_dataset, epoch, streaming,
+                                                   batches_to_skip if epoch == starting_epoch else 0, rng_at_resume)
+        rng_at_resume = None
+        for batch in batches:
+            batches_in_epoch += 1
+            skipped = _count_skipped(accelerator, batch, skipped)
+            samples_seen += _training_step(args, accelerator, model, optimizer, scheduler, batch["inputs"],
+                                           forward_kwargs, streaming, logs)
+            if not accelerator.sync_gradients:
+                continue
+            completed_steps += 1
+            progress.update(1)
+            if completed_steps % args.logging_steps == 0 and logs.count:
+                history.append(_log_losses(args, accelerator, logs, scheduler, progress, completed_steps))
+            if args.checkpointing_steps and completed_steps % args.checkpointing_steps == 0:
+                _save_checkpoint(accelerator, os.path.join(args.output_dir, f"checkpoint-{completed_steps}"),
+                                 epoch, batches_in_epoch)
+            if args.eval_steps and completed_steps % args.eval_steps == 0 and completed_steps < max_train_steps:
+                eval_started = time.perf_counter()
+                metrics = evaluate(completed_steps)
+                history.append({"step": completed_steps,
+                                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
+                eval_runtime += time.perf_counter() - eval_started
+            if completed_steps >= max_train_steps:
+                break
+        if completed_steps >= max_train_steps:
+            break
+    progress.close()
+    train_runtime = time.perf_counter() - started - eval_runtime  # training only: evaluations are timed apart
+    metrics = evaluate(completed_steps)  # ends with every process waiting for the main one
+    train_metrics = _save_results(args, accelerator, task, model, processor, metrics, recorded, history,
+                                  completed_steps, train_runtime, eval_runtime, samples_seen, skipped)
     if args.report_to != "none":
         accelerator.end_training()
     return TrainingResult(train_metrics=train_metrics, eval_metrics=metrics, output_dir=args.output_dir,
