@@ -31,8 +31,9 @@ make install > "$work/install.log" 2>&1 || { tail -n 30 "$work/install.log"; say
 setup_s=$(seconds "$start")
 say "set-up (venv + uv bootstrap + install from requirements.lock + editable install): ${setup_s} s"
 say "environment: $(du -sh .venv | cut -f1) in .venv; largest packages:"
-du -sm .venv/lib/python3*/site-packages/* 2>/dev/null | sort -rn | head -n 8 \
-  | awk '{n = split($2, p, "/"); printf "  %6d MB  %s\n", $1, p[n]}' | tee -a "$report"
+# awk reads all its input (head would close the pipe early, and pipefail would stop the script on sort's SIGPIPE).
+du -sm .venv/lib/python3*/site-packages/* 2>/dev/null | sort -rn \
+  | awk 'NR <= 8 {n = split($2, p, "/"); printf "  %6d MB  %s\n", $1, p[n]}' | tee -a "$report"
 nvidia_mb=$(du -scm .venv/lib/python3*/site-packages/nvidia* .venv/lib/python3*/site-packages/cuda* \
   .venv/lib/python3*/site-packages/triton 2>/dev/null | tail -n 1 | cut -f1)
 say "  of which CUDA libraries (nvidia*, cuda*, triton): ${nvidia_mb} MB"
