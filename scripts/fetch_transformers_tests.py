@@ -19,7 +19,7 @@ SHIMS = Path(__file__).resolve().parents[1] / "tests" / "transformers_shims"
 
 
 def cache_folder(version: str | None = None) -> Path:
-    """Where the files of one transformers version live (the same rule as tests/test_transformers_common.py)."""
+    """Where the files of one transformers version live (tests/test_transformers_common.py imports them from here)."""
     version = version or importlib.metadata.version("transformers")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     root = Path(os.environ.get("ASHNETS_CACHE") or cache / "ashnets")

@@ -4,26 +4,23 @@
 Their files come from transformers' source distribution at the installed version, fetched once into the cache by
 `scripts/fetch_transformers_tests.py` (`make test` does it). Each skip below says why it holds for ASH-Nets."""
 
-import importlib.metadata
 import importlib.util
 import os
 import sys
 import unittest
 import unittest.mock
-from pathlib import Path
 
 import pytest
 import torch
 from conftest import tiny_config
 
 import modeling_ashnets as ashnets
+from scripts.fetch_transformers_tests import cache_folder  # the one rule for where the files are cached
 
 
 def _import_common_tests():
     """Import the cached `transformers_tests` package by its path (its files use package-relative imports)."""
-    version = importlib.metadata.version("transformers")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    root = Path(os.environ.get("ASHNETS_CACHE") or cache / "ashnets") / f"transformers-tests-{version}"
+    root = cache_folder()
     init = root / "transformers_tests" / "__init__.py"
     if not init.is_file():
         pytest.fail(f"transformers' common tests are not in {root}: run `make test` (or "
