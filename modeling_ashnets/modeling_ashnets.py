@@ -1158,16 +1158,18 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         losses = {name: objective() for name, objective in objectives.items() if weights[name] > 0}
         if not losses:
             raise ValueError("Every pre-training objective is switched off (all *_weight are 0).")
+        masked_pass = masked() if {"mlm", "mvm"} & losses.keys() else {}  # holds the logits of the objectives on
+        fused = masked_pass.get("fused")
         output = AshNetsPreTrainingOutput(
             loss=sum(weights[name] * value for name, value in losses.items()),
             **{f"{name}_loss": losses.get(name) for name in objectives},
             logits_per_image=logits_per_image,
-            mlm_logits=masked()["mlm_logits"] if "mlm" in losses else None,
-            mlm_positions=masked()["mlm_positions"] if "mlm" in losses else None,
-            mvm_logits=masked()["mvm_logits"] if "mvm" in losses else None,
+            mlm_logits=masked_pass.get("mlm_logits"),
+            mlm_positions=masked_pass.get("mlm_positions"),
+            mvm_logits=masked_pass.get("mvm_logits"),
             snn_firing_rates=firing_rates,
-            hidden_states=masked()["fused"].hidden_states if {"mlm", "mvm"} & losses.keys() else None,
-            attentions=masked()["fused"].attentions if {"mlm", "mvm"} & losses.keys() else None,
+            hidden_states=None if fused is None else fused.hidden_states,
+            attentions=None if fused is None else fused.attentions,
         )
         return output if return_dict else output.to_tuple()
 
