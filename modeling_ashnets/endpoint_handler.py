@@ -60,9 +60,9 @@ class EndpointHandler:
         with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
             config = json.load(handle)
         self.architecture = (config.get("architectures") or ["AshNetsModel"])[0]
-        tasks = get_class_from_dynamic_module("tasks.TASKS", path)
-        task = next((task for task in tasks.values() if task.head == self.architecture and task.endpoint), None)
-        if task is None:
+        task = get_class_from_dynamic_module("tasks.task_of_head", path)(self.architecture)
+        if task is None or task.endpoint is None:
+            tasks = get_class_from_dynamic_module("tasks.TASKS", path)
             served = ", ".join(name for name, task in tasks.items() if task.endpoint)
             raise ValueError(f"No endpoint for a {self.architecture} checkpoint: export a model of one of the tasks "
                              f"{served}.")
