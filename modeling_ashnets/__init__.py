@@ -1,11 +1,18 @@
 """ASH-Nets for transformers. Importing this package registers its classes with the Auto classes."""
 
 import transformers
-from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoProcessor
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForZeroShotImageClassification,
+    AutoProcessor,
+)
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from . import modeling_ashnets, pipeline_ashnets
 from .configuration_ashnets import AshNetsConfig
+from .configuration_spikeclip import SpikeClipConfig, SpikeClipTextConfig, SpikeClipVisionConfig
 from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
 from .modeling_ashnets import (
     ENTAILMENT_LABELS,
@@ -25,7 +32,10 @@ from .modeling_ashnets import (
 )
 from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline, AshNetsVisualQuestionAnsweringPipeline
 from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
+from .image_processing_spikeclip import SpikeClipImageProcessor, SpikeClipImageProcessorTorchvision
+from .modeling_spikeclip import SpikeClipModel, SpikeClipOutput, SpikeClipPreTrainedModel
 from .processing_ashnets import AshNetsProcessor
+from .processing_spikeclip import SpikeClipProcessor
 from .tasks import TASKS, TaskSpec, get_task
 
 
@@ -52,6 +62,15 @@ __all__ = [
     "AshNetsQuestionAnsweringOutput",
     "AshNetsRetrievalOutput",
     "AshNetsVisualQuestionAnsweringPipeline",
+    "SpikeClipConfig",
+    "SpikeClipImageProcessor",
+    "SpikeClipImageProcessorTorchvision",
+    "SpikeClipModel",
+    "SpikeClipOutput",
+    "SpikeClipPreTrainedModel",
+    "SpikeClipProcessor",
+    "SpikeClipTextConfig",
+    "SpikeClipVisionConfig",
     "TASKS",
     "TaskSpec",
     "get_task",
@@ -85,4 +104,21 @@ def _register_auto_classes():
             )
 
 
+
+def _register_spikeclip():
+    """SpikeCLIP serves AutoModel and, as transformers' CLIP does, zero-shot image classification."""
+    AutoConfig.register(SpikeClipConfig.model_type, SpikeClipConfig, exist_ok=True)
+    AutoModel.register(SpikeClipConfig, SpikeClipModel, exist_ok=True)
+    AutoModelForZeroShotImageClassification.register(SpikeClipConfig, SpikeClipModel, exist_ok=True)
+    AutoImageProcessor.register(
+        SpikeClipConfig,
+        image_processor_classes={"pil": SpikeClipImageProcessor, "torchvision": SpikeClipImageProcessorTorchvision},
+        exist_ok=True,
+    )
+    AutoProcessor.register(SpikeClipConfig, SpikeClipProcessor, exist_ok=True)
+    SpikeClipConfig.register_for_auto_class()
+    SpikeClipModel.register_for_auto_class("AutoModel")
+
+
 _register_auto_classes()
+_register_spikeclip()

@@ -6,9 +6,7 @@ arXiv 2308.09455. Where the paper is silent this file follows the project's spec
 
 import contextlib
 import functools
-import json
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 
@@ -38,6 +36,7 @@ from .losses import (
     masked_prediction_loss,
     positive_pairs,
 )
+from .remote_code import carry_processor_code
 from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder, AshNetsSynapticLinear
 from .tasks import TASKS, task_of_head
 from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
@@ -246,22 +245,13 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         task = task_of_head(type(self).__name__)
         pipeline = task.pipeline if task else None
         files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if pipeline else [])]
-        with open(config_file, encoding="utf-8") as handle:
-            saved = json.load(handle)
-        if all(os.path.isfile(os.path.join(here, name)) for name in files):
-            for name in files:
-                shutil.copyfile(os.path.join(here, name), os.path.join(save_directory, name))
-            if pipeline:
-                name, pipeline_class = pipeline
-                saved["custom_pipelines"] = {
-                    name: {"impl": f"pipeline_ashnets.{pipeline_class}", "pt": [task.auto_class], "type": "multimodal"}
-                }
-        else:
-            for key in ("AutoProcessor", "AutoImageProcessor"):
-                saved.get("auto_map", {}).pop(key, None)
-        with open(config_file, "w", encoding="utf-8") as handle:
-            json.dump(saved, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+        extra = {}
+        if pipeline:
+            name, pipeline_class = pipeline
+            extra["custom_pipelines"] = {
+                name: {"impl": f"pipeline_ashnets.{pipeline_class}", "pt": [task.auto_class], "type": "multimodal"}
+            }
+        carry_processor_code(save_directory, here, files, extra)
         return result
 
 

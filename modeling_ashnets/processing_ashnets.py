@@ -29,6 +29,11 @@ class AshNetsProcessor(ProcessorMixin):
 
     # The lowest-priority defaults of `_merge_kwargs`: call arguments and the tokenizer's own settings win.
     text_kwargs = {"padding": "longest", "truncation": True, "max_length": 40}
+    # The code every saved folder carries, and the auto_map that points at it (a model family's processor sets its own).
+    code_files = PROCESSOR_CODE_FILES
+    auto_map = ASHNETS_AUTO_MAP
+    # One text per image (or pair): ASH-Nets fuses them. A dual encoder's processor takes any number of each.
+    pairs_texts_with_images = True
 
     def __init__(self, image_processor=None, tokenizer=None, max_text_length: int | None = None):
         """`max_text_length`: how processors saved before the tokenizer's settings took precedence recorded their
@@ -48,7 +53,7 @@ class AshNetsProcessor(ProcessorMixin):
         (or pair)."""
         if images is None and text is None:
             raise ValueError("Pass images, text or both.")
-        texts = None if text is None else _checked_texts(text, images)
+        texts = None if text is None else _checked_texts(text, images if self.pairs_texts_with_images else None)
         options = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
         data = {}
         if texts is not None:
@@ -66,13 +71,13 @@ class AshNetsProcessor(ProcessorMixin):
             os.path.dirname(os.path.abspath(sys.modules[type(obj).__module__].__file__))
             for obj in (self, self.image_processor)
         }
-        for name in PROCESSOR_CODE_FILES:
+        for name in self.code_files:
             source = next((os.path.join(f, name) for f in folders if os.path.isfile(os.path.join(f, name))), None)
             if source is None:
                 raise FileNotFoundError(f"Cannot find {name} next to the processor code in {sorted(folders)}.")
             if os.path.abspath(source) != os.path.abspath(os.path.join(save_directory, name)):
                 shutil.copyfile(source, os.path.join(save_directory, name))
-        _add_auto_map(os.path.join(save_directory, "processor_config.json"), ASHNETS_AUTO_MAP)
+        _add_auto_map(os.path.join(save_directory, "processor_config.json"), self.auto_map)
         return result
 
 
