@@ -4,8 +4,10 @@ easy-VQA that run offline. Every loader of a task returns the same columns, so c
 from .collators import TASK_COLUMNS, AshNetsCollator, SkippedSample, decode_image_cell
 from .easy_vqa import (
     easy_vqa_answers,
+    easy_vqa_class_names,
     easy_vqa_image_facts,
     load_easy_vqa,
+    load_easy_vqa_classification,
     load_easy_vqa_entailment,
     load_easy_vqa_nlvr2,
     load_easy_vqa_retrieval,
@@ -25,8 +27,10 @@ __all__ = [
     "build_answer_vocabulary",
     "decode_image_cell",
     "easy_vqa_answers",
+    "easy_vqa_class_names",
     "easy_vqa_image_facts",
     "load_easy_vqa",
+    "load_easy_vqa_classification",
     "load_easy_vqa_entailment",
     "load_easy_vqa_nlvr2",
     "load_easy_vqa_retrieval",

@@ -324,3 +324,25 @@ def load_easy_vqa_nlvr2(
         rows["sentence"].append(sentence)
         rows["label"].append(int(truth))
     return datasets.Dataset.from_dict(_limit(rows, max_samples), features=NLVR2_FEATURES)
+
+
+def easy_vqa_class_names() -> list[str]:
+    """The 24 colour-shape classes of easy-VQA images ("red circle", ...), colours outer, shapes inner."""
+    return [f"{color} {shape}" for color in EASY_VQA_COLORS for shape in EASY_VQA_SHAPES]
+
+
+def load_easy_vqa_classification(split: str = "train", max_samples: int | None = None) -> datasets.Dataset:
+    """easy-VQA images labelled by their colour-shape class (`easy_vqa_class_names`), for zero-shot classification and
+    SpikeCLIP's distillation: columns `image_id`, `image` (path), `label` (ClassLabel), `caption` (the image's
+    description, for the text and alignment stages)."""
+    names = easy_vqa_class_names()
+    facts = easy_vqa_image_facts(split)
+    rows = {
+        "image_id": [fact.image_id for fact in facts],
+        "image": [fact.path for fact in facts],
+        "label": [names.index(f"{fact.color} {fact.shape}") for fact in facts],
+        "caption": [fact.caption(0) for fact in facts],
+    }
+    features = datasets.Features({"image_id": datasets.Value("int64"), "image": datasets.Image(),
+                                  "label": datasets.ClassLabel(names=names), "caption": datasets.Value("string")})
+    return datasets.Dataset.from_dict(_limit(rows, max_samples), features=features)
