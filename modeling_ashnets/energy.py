@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 
-__all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "estimate_energy"]
+__all__ = ["E_AC_PJ", "E_MAC_PJ", "EnergyReport", "estimate_energy", "estimate_spikeclip_energy"]
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
@@ -118,4 +118,65 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
     if spiking:  # (T, B, N, d) binary spikes of each block
         report.firing_rate_per_block = [float(s.float().mean()) for s in spikes]
         report.firing_rate_per_step = [[float(step.float().mean()) for step in s] for s in spikes]
+    return report
+
+
+def _is_spikes(tensor: torch.Tensor) -> bool:
+    return bool(((tensor == 0) | (tensor == 1)).all())
+
+
+@torch.no_grad()
+def estimate_spikeclip_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ,
+                              e_ac: float = E_AC_PJ) -> EnergyReport:
+    """Run a SpikeClipModel on `inputs` once in eval mode and count its operations per sample, by tower
+    (`image_encoder`: the spiking tokenizer, the blocks and the projection; `text_encoder`).
+
+    A layer (linear, convolution, or one of the attention's two products) costs SOPs when its input is spikes, which
+    the hooks see (every value 0 or 1 in a spiking model): one accumulate per spike and output it reaches; otherwise
+    MACs. The tokenizer's first convolution reads the image, the same at every step, and runs once. BatchNorm folds
+    into the layer before it at inference and is not counted. `firing_rate_per_block` lists each LIF layer's rate
+    (the image encoder's first), `firing_rate_per_step` its rate per time step."""
+    from spikingjelly.activation_based import neuron
+
+    from .modeling_spikeclip import SpikeClipSpikeProduct
+
+    vision_config = model.config.vision_config
+    spiking = vision_config.neuron == "lif"
+    components = {module: "image_encoder" for part in (model.vision_model, model.visual_projection)
+                  for module in part.modules()}
+    components.update({module: "text_encoder" for module in model.text_model.modules()})
+    macs, sops, spikes = defaultdict(float), defaultdict(float), []
+
+    def count(module, args, output):
+        component, source = components.get(module, "head"), args[0]
+        if isinstance(module, nn.Conv2d):
+            dense = output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        else:  # Linear or a product a @ b: each input value meets one row of weights (or of b)
+            dense = source.numel() * (module.out_features if isinstance(module, nn.Linear) else args[1].shape[-1])
+        if spiking and _is_spikes(source):
+            sops[component] += dense * float(source.float().mean())  # firing rate x (T x) the layer's operations
+        else:
+            macs[component] += dense
+
+    handles = [module.register_forward_hook(count) for module in model.modules()
+               if isinstance(module, (nn.Linear, nn.Conv2d, SpikeClipSpikeProduct))]
+    order = [model.vision_model, model.text_model]  # image encoder first in the rates
+    handles += [module.register_forward_hook(lambda m, args, out: spikes.append(out))
+                for part in order for module in part.modules() if isinstance(module, neuron.BaseNode)]
+    was_training = model.training
+    model.eval()
+    try:
+        model(**inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    batch = next(value for value in inputs.values() if isinstance(value, torch.Tensor)).shape[0]
+    report = EnergyReport(time_steps=vision_config.time_steps, spiking=spiking)
+    report.macs = {k: v / batch for k, v in macs.items()}
+    report.sops = {k: v / batch for k, v in sops.items()}
+    for component in set(report.macs) | set(report.sops):
+        report.energy_pj[component] = report.macs.get(component, 0.0) * e_mac + report.sops.get(component, 0.0) * e_ac
+    report.firing_rate_per_block = [float(s.float().mean()) for s in spikes]
+    report.firing_rate_per_step = [[float(step.float().mean()) for step in s] for s in spikes]
     return report
