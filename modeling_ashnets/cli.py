@@ -9,6 +9,10 @@ import tempfile
 from .tasks import TASKS, resolve, task_of_head
 
 
+# config.json model types served by the zero-shot commands (zero_shot.py) instead of a task head.
+ZERO_SHOT_FAMILIES = ("spikeclip",)
+
+
 DESCRIPTION = """\
 ASH-Nets from the command line. A MODEL is a checkpoint folder written by a training script
 (e.g. runs/easy-vqa after `make demo`) or an exported repository folder.
@@ -21,9 +25,32 @@ ASH-Nets from the command line. A MODEL is a checkpoint folder written by a trai
   ashnets export   --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --output exported/
   ashnets push     --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --private
 
+SpikeCLIP checkpoints (config.json model_type "spikeclip") classify zero-shot:
+
+  ashnets predict  --model runs/spikeclip --image shape.png --labels "red circle,blue triangle" --template "a {}"
+  ashnets predict  --model runs/spikeclip --image shape.png --prompt_set easy-vqa
+  ashnets evaluate --model runs/spikeclip --prompt_set easy-vqa --split test --max_samples 500
+  ashnets evaluate --model runs/spikeclip --dataset uoft-cs/cifar10 --output runs/spikeclip/eval_results.json
+  ashnets export   --model runs/spikeclip --repo_id you/spikeclip-tiny --output exported-spikeclip/
+
 `push` exports and uploads in one step (log in first with `hf auth login`, or set HF_TOKEN).
 Run `ashnets COMMAND --help` for each command's options.
 """
+
+
+def _model_type(model_dir: str) -> str | None:
+    """config.json's `model_type` (the model family), or None where the folder has no readable config (loading it
+    then says what is missing)."""
+    try:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _is_zero_shot(model_dir: str) -> bool:
+    """Dual encoders that classify zero-shot (SpikeCLIP), rather than ASH-Nets task heads."""
+    return _model_type(model_dir) in ZERO_SHOT_FAMILIES
 
 
 def _load(model_dir: str):
@@ -35,7 +62,12 @@ def _load(model_dir: str):
 
 
 def predict(args) -> object:
-    """Runs the `predictor` of the checkpoint's task (tasks.py)."""
+    """Runs the `predictor` of the checkpoint's task (tasks.py); zero-shot classification for SpikeCLIP."""
+    if _is_zero_shot(args.model):
+        return _predict_zero_shot(args)
+    if args.prompt_set or args.template:
+        raise SystemExit("--prompt_set and --template are for zero-shot (SpikeCLIP) checkpoints; "
+                         f"{args.model} is not one.")
     model, processor, architecture = _load(args.model)
     task = task_of_head(architecture)
     if task is None or task.predictor is None:
@@ -67,6 +99,36 @@ def _predict_retrieval(model, processor, args) -> list[dict]:
     return [{"label": args.labels[i], "score": float(scores[i])} for i in scores.argsort(descending=True)[: args.top_k]]
 
 
+def _split_labels(labels: list[str]) -> list[str]:
+    """--labels as one comma-separated string ("red circle,blue triangle") or as several arguments."""
+    return [part.strip() for item in labels for part in item.split(",") if part.strip()]
+
+
+def _predict_zero_shot(args) -> list[dict]:
+    """Scores of --labels (or a prompt set's classes) for one image, best first: one text embedding per label, the
+    mean over the templates (--template, else the prompt set's, else transformers' pipeline default)."""
+    from .image_inputs import load_image_reference
+    from .zero_shot import DEFAULT_TEMPLATE, classify_images, get_prompt_set
+
+    if args.question or args.hypothesis:
+        raise SystemExit("This is a zero-shot (SpikeCLIP) checkpoint: pass --labels or --prompt_set, not --question "
+                         "or --hypothesis.")
+    prompts = get_prompt_set(args.prompt_set) if args.prompt_set else None
+    if args.labels is not None:
+        labels = _split_labels(args.labels)
+        if not labels:
+            raise ValueError("--labels is empty: pass candidate labels, e.g. --labels \"red circle,blue triangle\".")
+    elif prompts is not None:
+        labels = list(prompts.class_names)
+    else:
+        raise SystemExit("This is a zero-shot (SpikeCLIP) checkpoint: pass --labels \"red circle,blue triangle\" "
+                         "or --prompt_set easy-vqa.")
+    templates = args.template or (prompts.templates if prompts else (DEFAULT_TEMPLATE,))
+    model, processor, _ = _load(args.model)
+    return classify_images(model, processor, [load_image_reference(args.image)], labels, templates,
+                           top_k=args.top_k)[0]
+
+
 def _predict_entailment(model, processor, args) -> list[dict]:
     import torch
 
@@ -85,6 +147,11 @@ def evaluate(args) -> dict:
     from .data.collators import AshNetsCollator
     from .evaluation import evaluate_task
 
+    if _is_zero_shot(args.model):
+        return _write_metrics(_evaluate_zero_shot(args), args.output)
+    if args.prompt_set or args.dataset or args.template or args.split != "test":
+        raise SystemExit("--prompt_set, --dataset, --template and --split are for zero-shot (SpikeCLIP) checkpoints; "
+                         f"{args.model} is evaluated on its task's built-in test set.")
     model, processor, architecture = _load(args.model)
     task = task_of_head(architecture)
     if task is None or task.evaluator is None:
@@ -92,11 +159,30 @@ def evaluate(args) -> dict:
     dataset = task.loader("builtin")("test", max_samples=args.max_samples)
     collator = AshNetsCollator(processor, task.name, num_labels=model.config.num_labels)
     metrics = evaluate_task(task.name, model, processor, dataset, collator, args.batch_size)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
+    return _write_metrics(metrics, args.output)
+
+
+def _write_metrics(metrics: dict, output: str | None) -> dict:
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)
             handle.write("\n")
     return metrics
+
+
+def _evaluate_zero_shot(args) -> dict:
+    """Zero-shot top-1 / top-5 accuracy over the prompt set's classes, keys prefixed `eval_` as the training runs write
+    them (so that the JSON can serve as a checkpoint's eval_results.json), with the data set, split and templates."""
+    from .zero_shot import evaluate_zero_shot, get_prompt_set, load_zero_shot_dataset, prompt_set_of_dataset
+
+    prompts = get_prompt_set(args.prompt_set or prompt_set_of_dataset(args.dataset))
+    dataset = load_zero_shot_dataset(prompts, args.dataset, args.split, args.max_samples)
+    model, processor, _ = _load(args.model)
+    templates = tuple(args.template) if args.template else prompts.templates
+    metrics = evaluate_zero_shot(model, processor, dataset, prompts, batch_size=args.batch_size, templates=templates)
+    described = {"prompt_set": prompts.name, "dataset": args.dataset or prompts.hub_id or prompts.name,
+                 "split": args.split, "templates": list(templates)}
+    return {f"eval_{key}": value for key, value in {**metrics, **described}.items()}
 
 
 def energy(args) -> dict:
@@ -146,29 +232,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("predict", help="answer a question, rank labels or judge a hypothesis for one image",
                             description="Run a checkpoint on one image. The checkpoint's head decides what to pass: "
-                                        "VQA --question, retrieval --labels, entailment --hypothesis.")
+                                        "VQA --question, retrieval --labels, entailment --hypothesis; SpikeCLIP "
+                                        "(zero-shot classification) --labels and/or --prompt_set, optionally "
+                                        "--template.")
     p.add_argument("--model", required=True, help="checkpoint folder")
     p.add_argument("--image", required=True, help="image file, http(s) URL or base64 string")
     p.add_argument("--question", help="for a VQA checkpoint")
-    p.add_argument("--labels", nargs="+", help="for a retrieval checkpoint: candidate descriptions")
+    p.add_argument("--labels", nargs="+", help="for a retrieval checkpoint: candidate descriptions; for SpikeCLIP: "
+                                               "class names, comma-separated (\"red circle,blue triangle\") or as "
+                                               "separate arguments")
+    p.add_argument("--prompt_set", help="SpikeCLIP: score the classes of a prompt set (easy-vqa, cifar10, cifar100) "
+                                        "with its templates (unless --labels / --template say otherwise)")
+    p.add_argument("--template", nargs="+", help="SpikeCLIP: prompt template(s) with {} for the label, e.g. \"a {}\"; "
+                                                 "several are averaged (default: the prompt set's, else "
+                                                 "\"This is a photo of {}.\" as transformers' pipeline)")
     p.add_argument("--hypothesis", help="for an entailment checkpoint: a statement about the image")
     p.add_argument("--top_k", type=int, default=5, help="how many answers or labels to print (default 5)")
     p.set_defaults(run=predict)
 
     p = commands.add_parser("evaluate", help="evaluate a checkpoint on the built-in easy-VQA test set of its task",
                             description="Evaluate a task checkpoint on the built-in (easy-VQA) test set of its task. "
-                                        "For VQA v2, COCO, SNLI-VE or NLVR2, use the example scripts' evaluation.")
+                                        "For VQA v2, COCO, SNLI-VE or NLVR2, use the example scripts' evaluation. "
+                                        "A SpikeCLIP checkpoint gets zero-shot top-1 / top-5 accuracy over a prompt "
+                                        "set's classes: the built-in easy-VQA colour-shape set, or --dataset.")
     p.add_argument("--model", required=True, help="checkpoint folder")
     p.add_argument("--max_samples", type=int, default=None, help="evaluate on the first N test samples only")
     p.add_argument("--batch_size", type=int, default=128)
-    p.add_argument("--output", help="also write the metrics to this JSON file")
+    p.add_argument("--output", help="also write the metrics to this JSON file (a SpikeCLIP checkpoint's "
+                                    "eval_results.json, for its model card)")
+    p.add_argument("--prompt_set", help="SpikeCLIP: easy-vqa (default), cifar10 or cifar100: class names, templates "
+                                        "and the data set's image / label columns")
+    p.add_argument("--dataset", help="SpikeCLIP: a Hub id (uoft-cs/cifar10), save_to_disk folder, Parquet file or "
+                                     "folder of data files with the prompt set's columns (default: the built-in "
+                                     "easy-VQA set, or the prompt set's Hub id)")
+    p.add_argument("--split", default="test", help="SpikeCLIP: the split to evaluate (default test)")
+    p.add_argument("--template", nargs="+", help="SpikeCLIP: prompt template(s) with {} replacing the prompt set's")
     p.set_defaults(run=evaluate)
 
     def add_export_options(p, required: bool):
         p.add_argument("--model", required=required, help="checkpoint folder written by a training script")
         p.add_argument("--repo_id", required=True, help="Hub repository name, e.g. you/ashnets-tiny-easy-vqa")
         p.add_argument("--dataset", help="evaluation data set for the model card when the run did not record it "
-                                         "(easy-vqa, vqa-v2, ...)")
+                                         "(easy-vqa, vqa-v2, cifar10, ...)")
         p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
     p = commands.add_parser("energy", help="estimate energy per sample (45 nm: MAC 4.6 pJ, AC 0.9 pJ) and spike rates",

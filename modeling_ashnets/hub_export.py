@@ -13,7 +13,7 @@ import shutil
 
 from transformers import AutoProcessor
 
-from . import modeling_ashnets
+from . import modeling_ashnets, modeling_spikeclip
 from .model_card import build_model_card
 
 
@@ -23,9 +23,13 @@ HANDLER_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpo
 RUN_RECORDS = ("eval_results.json", "train_results.json")
 
 
+# The model module and default class of each model family (config.json's `model_type`).
+FAMILIES = {"ashnets": (modeling_ashnets, "AshNetsModel"), "spikeclip": (modeling_spikeclip, "SpikeClipModel")}
+
+
 def load_checkpoint(model_dir: str):
-    """(model, processor, architecture name) of a checkpoint folder written by a training script, with this package's
-    classes; clear errors when the folder lacks its config or its processor."""
+    """(model, processor, architecture name) of a checkpoint folder written by a training script (ASH-Nets or
+    SpikeCLIP), with this package's classes; clear errors when the folder lacks its config or its processor."""
     config_file = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{model_dir} has no config.json: pass a folder written by save_pretrained "
@@ -34,10 +38,15 @@ def load_checkpoint(model_dir: str):
         raise FileNotFoundError(f"{model_dir} has no processor_config.json: save the processor next to the model "
                                 "(the training scripts do).")
     with open(config_file, encoding="utf-8") as handle:
-        architecture = (json.load(handle).get("architectures") or ["AshNetsModel"])[0]
-    model_class = getattr(modeling_ashnets, architecture, None)
+        config = json.load(handle)
+    model_type = config.get("model_type", "ashnets")
+    if model_type not in FAMILIES:
+        raise ValueError(f"{model_dir} holds a {model_type!r} model; this package loads {sorted(FAMILIES)}.")
+    module, default = FAMILIES[model_type]
+    architecture = (config.get("architectures") or [default])[0]
+    model_class = getattr(module, architecture, None)
     if model_class is None:
-        raise ValueError(f"{model_dir} holds a {architecture}, which is not an ASH-Nets class.")
+        raise ValueError(f"{model_dir} holds a {architecture}, which is not a class of {module.__name__}.")
     return model_class.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir, backend="pil"), architecture
 
 

@@ -17,6 +17,7 @@ from .tasks import ModelCardInfo, task_of_head
 __all__ = ["TEMPLATE_PATH", "build_model_card"]
 
 TEMPLATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "model_card.md")
+SPIKECLIP_TEMPLATE_PATH = os.path.join(os.path.dirname(TEMPLATE_PATH), "model_card_spikeclip.md")
 
 # The card of a checkpoint without a task's card (the encoder, pre-training); each task's is its `TaskSpec.card`.
 _ENCODER = ModelCardInfo(
@@ -63,7 +64,9 @@ def _describe_training(trained: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-def _evaluation(head: ModelCardInfo, metrics: dict | None, dataset: tuple | None) -> tuple[str, list[EvalResult]]:
+def _evaluation(
+    head: ModelCardInfo, metrics: dict | None, dataset: tuple | None, measured_by: str = "by the training run"
+) -> tuple[str, list[EvalResult]]:
     if metrics is None:
         return "Not evaluated: no `eval_results.json` came with this checkpoint.", []
     rows = ["| metric | value |", "| --- | --- |"]
@@ -82,7 +85,7 @@ def _evaluation(head: ModelCardInfo, metrics: dict | None, dataset: tuple | None
                     dataset_name=dataset[1], dataset_split=dataset[2], metric_type=metric_type,
                     metric_name=metric_name, metric_value=round(100 * metrics[key], 2),
                 ))
-    return f"Measured {where} by the training run (`eval_results.json`):\n\n" + "\n".join(rows), results
+    return f"Measured {where} {measured_by} (`eval_results.json`):\n\n" + "\n".join(rows), results
 
 
 def build_model_card(
@@ -98,6 +101,8 @@ def build_model_card(
     config = _read_json(folder, "config.json")
     if config is None:
         raise FileNotFoundError(f"{folder} has no config.json: is it a checkpoint folder written by save_pretrained?")
+    if config.get("model_type") == "spikeclip":
+        return _build_spikeclip_card(folder, config, repo_id, dataset, energy, limitations)
     architecture = (config.get("architectures") or ["AshNetsModel"])[0]
     task = task_of_head(architecture)
     head = task.card if task and task.card else _ENCODER
@@ -159,6 +164,106 @@ def build_model_card(
     )
 
 
+# SpikeCLIP: zero-shot image classification; the data sets its prompt sets (zero_shot.py) name.
+_SPIKECLIP = ModelCardInfo(
+    pipeline_tag="zero-shot-image-classification",
+    task=("zero-shot-image-classification", "Zero-shot image classification"),
+    metrics=(("eval_accuracy", "accuracy", "zero-shot top-1 accuracy (%)"),
+             ("eval_top5_accuracy", "accuracy", "zero-shot top-5 accuracy (%)")),
+    usage='classify = pipeline("zero-shot-image-classification", model="{repo}", trust_remote_code=True)\n'
+          'classify("image.png", candidate_labels=["red circle", "blue triangle"], hypothesis_template="a {{}}")\n'
+          '# [{{"score": ..., "label": "red circle"}}, {{"score": ..., "label": "blue triangle"}}]',
+)
+_ZERO_SHOT_DATASETS = {
+    "easy-vqa": ("easy-vqa", "easy-VQA colour-shape classes (24 classes, 64x64 shapes)", "test"),
+    "cifar10": ("uoft-cs/cifar10", "CIFAR-10", "test"),
+    "uoft-cs/cifar10": ("uoft-cs/cifar10", "CIFAR-10", "test"),
+    "cifar100": ("uoft-cs/cifar100", "CIFAR-100", "test"),
+    "uoft-cs/cifar100": ("uoft-cs/cifar100", "CIFAR-100", "test"),
+}
+
+
+def _build_spikeclip_card(folder, config, repo_id, dataset, energy, limitations) -> ModelCard:
+    """The card of a SpikeCLIP checkpoint: zero-shot image classification, its two spiking towers, and the accuracies
+    of `eval_results.json` (as `ashnets evaluate --output` or a training run writes them)."""
+    metrics, trained = _read_json(folder, "eval_results.json"), _read_json(folder, "train_results.json")
+    evaluated = (metrics or {}).get("eval_dataset")  # `ashnets evaluate` records its data set and prompt set
+    if evaluated not in _ZERO_SHOT_DATASETS:  # a local folder: name the data set of its prompt set instead
+        evaluated = (metrics or {}).get("eval_prompt_set")
+    dataset = dataset or (trained or {}).get("arguments", {}).get("dataset") or evaluated
+    dataset_info = _ZERO_SHOT_DATASETS.get(dataset, (dataset, dataset, "evaluation")) if dataset else None
+    if dataset_info and isinstance((metrics or {}).get("eval_split"), str):
+        dataset_info = (*dataset_info[:2], metrics["eval_split"])
+    measured_by = "by `ashnets evaluate`" if "eval_prompt_set" in (metrics or {}) else "by the training run"
+    evaluation, results = _evaluation(_SPIKECLIP, metrics, dataset_info, measured_by)
+    if metrics is not None and isinstance(metrics.get("eval_templates"), list):
+        templates = ", ".join(f"`{template}`" for template in metrics["eval_templates"])
+        evaluation += f"\n\nPrompt templates (text embeddings averaged per class): {templates}."
+    architecture = (config.get("architectures") or ["SpikeClipModel"])[0]
+    vision, text = config.get("vision_config", {}), config.get("text_config", {})
+    card_data = ModelCardData(
+        library_name="transformers",
+        license="apache-2.0",
+        tags=["custom_code", "ashnets", "spikeclip", "spiking-neural-network", "zero-shot-image-classification",
+              "vision-language"],
+        pipeline_tag=_SPIKECLIP.pipeline_tag,
+        datasets=[dataset_info[0]] if dataset_info else None,
+        model_name=repo_id.split("/")[-1],
+        eval_results=results or None,
+    )
+    side = math.ceil(math.ceil(vision.get("image_size", 32) / 2) / 2)  # the tokenizer max-pools twice
+    if trained:
+        summary = (f"A SpikeCLIP checkpoint (`{architecture}`) for **zero-shot image classification**, trained by this "
+                   "project's scripts: give it an image and candidate labels, it scores each label.")
+    elif metrics:
+        summary = (f"A SpikeCLIP checkpoint (`{architecture}`) for **zero-shot image classification**: give it an "
+                   "image and candidate labels, it scores each label. Its training is not recorded here (no "
+                   "`train_results.json`); its measured accuracy is under Evaluation.")
+    else:
+        summary = (f"A SpikeCLIP `{architecture}` with no recorded training or evaluation (no `train_results.json`, no "
+                   "`eval_results.json`): treat it as an architecture for zero-shot image classification to train "
+                   "(e.g. randomly initialised), not as a model to use (see Limitations).")
+    return ModelCard.from_template(
+        card_data,
+        template_path=SPIKECLIP_TEMPLATE_PATH,
+        model_name=repo_id.split("/")[-1],
+        summary=summary,
+        usage=_SPIKECLIP.usage.format(repo=repo_id),
+        vision=(f"spiking tokenizer (channels {vision.get('tokenizer_channels')}) on {vision.get('image_size')}x"
+                f"{vision.get('image_size')} images ({side * side} tokens), spiking self-attention blocks: "
+                f"{vision.get('num_hidden_layers')} of width {vision.get('hidden_size')}, "
+                f"{vision.get('num_attention_heads')} heads"),
+        text=(f"{text.get('max_position_embeddings')} tokens x {text.get('embedding_size')}-wide embeddings, a "
+              f"{text.get('intermediate_size')}-neuron spiking layer, vocabulary {text.get('vocab_size')}"),
+        projection_dim=config.get("projection_dim"),
+        neurons=f"image: {_neurons(vision)}; text: {_neurons(text)}",
+        parameters=f"{_parameter_count(folder, config) / 1e6:.2f} M",
+        intended_use=(
+            "Research on spiking vision-language models: zero-shot classification of images into classes named at "
+            "run time, a baseline for energy comparisons with its ANN twin, and a test of the loading, pipeline and "
+            "handler code. "
+            + ("It is trained and evaluated on a synthetic toy (easy-VQA: one coloured shape per 64x64 image), so it "
+               "names colours and shapes of such images only. " if dataset == "easy-vqa" else "")
+            + "Not for decisions about people or for any use where a wrong label causes harm."
+        ),
+        training=_describe_training(trained),
+        evaluation=evaluation,
+        energy=energy or "Not measured for this checkpoint yet.",
+        limitations=limitations or (
+            "SpikeCLIP's results are not reproduced: its CLIP teachers and ImageNet / CIFAR training runs were not "
+            "available where this project is developed, so checkpoints are small. A zero-shot score depends on the "
+            "prompt template: the card reports the templates it was measured with. Numbers above are what this "
+            "checkpoint measured, on the data named, nothing more."
+        ),
+    )
+
+
+def _neurons(tower: dict) -> str:
+    if tower.get("neuron") == "relu":
+        return "ReLU, T = 1 (the ANN twin)"
+    return f"LIF (tau {tower.get('tau')}, threshold {tower.get('v_threshold')}), T = {tower.get('time_steps')}"
+
+
 def _parameter_count(folder: str, config: dict) -> int:
     """Parameters stored in the folder's weights, or, without weights, those of the configured model (built on the
     meta device, so that nothing is allocated)."""
@@ -170,11 +275,16 @@ def _parameter_count(folder: str, config: dict) -> int:
             return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
     import torch
 
-    from . import modeling_ashnets
+    from . import modeling_ashnets, modeling_spikeclip
     from .configuration_ashnets import AshNetsConfig
+    from .configuration_spikeclip import SpikeClipConfig
 
-    architecture = (config.get("architectures") or ["AshNetsModel"])[0]
+    module, config_class, default = (
+        (modeling_spikeclip, SpikeClipConfig, "SpikeClipModel") if config.get("model_type") == "spikeclip"
+        else (modeling_ashnets, AshNetsConfig, "AshNetsModel")
+    )
+    architecture = (config.get("architectures") or [default])[0]
     values = {k: v for k, v in config.items() if k not in ("architectures", "auto_map", "model_type", "transformers_version")}
     with torch.device("meta"):
-        model = getattr(modeling_ashnets, architecture)(AshNetsConfig(**values))
+        model = getattr(module, architecture)(config_class(**values))
     return sum(parameter.numel() for parameter in model.parameters())
