@@ -227,7 +227,7 @@ def test_export_card_and_handler_with_and_without_the_package(checkpoint, refere
     assert [m["value"] for m in result["metrics"]] == [round(100 * metrics["eval_accuracy"], 2),
                                                       round(100 * metrics["eval_top5_accuracy"], 2)]
     assert "SpikeCLIP" in card and f"| accuracy | {100 * metrics['eval_accuracy']:.2f} % |" in card
-    assert "`a {}`, `the image shows a {}`" in card  # the templates it was measured with
+    assert "`a small {} at the top left`, `a small {} at the top`" in card  # the templates it was measured with
     from modeling_ashnets.model_card import build_model_card
 
     untrained = build_model_card(str(checkpoint), "org/untrained").content  # no eval_results.json: no numbers

@@ -52,6 +52,16 @@ _UNVERIFIABLE = ("made of paper", "drawn by a child", "about to move", "painted 
 _ROWS, _COLUMNS = ("top", "middle", "bottom"), ("left", "center", "right")
 
 
+def _position_name(row: str, column: str) -> str:
+    if row == "middle":
+        return "center" if column == "center" else column
+    return row if column == "center" else f"{row} {column}"
+
+
+EASY_VQA_SIZES = ("small", "large")
+EASY_VQA_POSITIONS = tuple(_position_name(row, column) for row in _ROWS for column in _COLUMNS)
+
+
 @dataclass(frozen=True)
 class ImageFacts:
     """What one easy-VQA image shows."""
@@ -64,9 +74,14 @@ class ImageFacts:
     position: str  # "top left", "top", ..., "center", ..., "bottom right"
 
     def caption(self, template: int = 0) -> str:
-        if template == 0:
-            return f"a {self.size} {self.color} {self.shape} at the {self.position}"
-        return f"the image shows a {self.color} {self.shape}, {self.size}, at the {self.position}"
+        return caption_template(template, self.size, self.position).format(f"{self.color} {self.shape}")
+
+
+def caption_template(template: int, size: str, position: str) -> str:
+    """Caption form `template` (0 or 1) of a shape of `size` at `position`, with `{}` where "colour shape" goes."""
+    if template == 0:
+        return f"a {size} {{}} at the {position}"
+    return f"the image shows a {{}}, {size}, at the {position}"
 
 
 def _check_split(split: str) -> None:
@@ -193,10 +208,7 @@ def _pixel_facts(path: str) -> dict[str, str]:
     height, width = mask.shape
     row = _ROWS[min(int(3 * rows.mean() / height), 2)]
     column = _COLUMNS[min(int(3 * columns.mean() / width), 2)]
-    if row == "middle":
-        position = "center" if column == "center" else column
-    else:
-        position = row if column == "center" else f"{row} {column}"
+    position = _position_name(row, column)
     size = "large" if mask.mean() > LARGE_AREA else "small"
     return {"color": color, "shape": shape, "size": size, "position": position}
 
