@@ -380,10 +380,12 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d):  # the first, fed by the image
             init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-        elif isinstance(module, SpikeClipTextEncoder):
+        elif isinstance(module, nn.Embedding):
+            # Each embedding is initialised as a module of its own: transformers skips a custom-code module without
+            # parameters of its own (the text encoder) when it initialises missing weights (meta device, from_pretrained).
             # Unit-variance token embeddings drive the first LIF over its threshold for some tokens from the start.
-            init.normal_(module.token_embedding.weight, mean=0.0, std=1.0)
-            init.normal_(module.position_embedding.weight, mean=0.0, std=self.config.initializer_range)
+            token = module is self.get_input_embeddings()
+            init.normal_(module.weight, mean=0.0, std=1.0 if token else self.config.initializer_range)
         elif isinstance(module, SpikeClipModel):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -423,6 +425,10 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.post_init()
 
+    def _output_hidden_states(self, requested: bool | None) -> bool:
+        """The call's choice, else the config's (`config.output_hidden_states`), as in every transformers model."""
+        return bool(self.config.output_hidden_states if requested is None else requested)
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.text_model.token_embedding
 
@@ -438,7 +444,7 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         _check_text(self.config.text_config, input_ids, attention_mask)
         if self.config.check_input_values:
             self._values_checked_once(input_ids=input_ids)
-        return self.text_model(input_ids, attention_mask, bool(output_hidden_states))
+        return self.text_model(input_ids, attention_mask, self._output_hidden_states(output_hidden_states))
 
     @can_return_tuple
     def get_image_features(
@@ -448,7 +454,7 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         _check_images(self.config.vision_config, pixel_values)
         if self.config.check_input_values:
             self._values_checked_once(pixel_values=pixel_values)
-        outputs = self.vision_model(pixel_values, bool(output_hidden_states))
+        outputs = self.vision_model(pixel_values, self._output_hidden_states(output_hidden_states))
         return BaseModelOutputWithPooling(last_hidden_state=outputs.last_hidden_state,
                                           pooler_output=self.visual_projection(outputs.pooler_output),
                                           hidden_states=outputs.hidden_states)
