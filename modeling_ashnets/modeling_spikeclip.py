@@ -407,11 +407,15 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
         return result
 
     def _values_checked_once(self, input_ids=None, pixel_values=None) -> None:
-        """Value checks (vocabulary range, finite pixels) until one call has passed them; shapes only after that."""
-        if self.__dict__.get("_values_checked"):
-            return
-        _check_values(self.config, input_ids, pixel_values)
-        self.__dict__["_values_checked"] = True
+        """Value checks (vocabulary range, finite pixels) of each modality until one call has passed them; shapes only
+        after that. Text and images count separately: a first text-only call leaves the first images checked."""
+        checked = self.__dict__.setdefault("_values_checked", set())
+        if input_ids is not None and "text" not in checked:
+            _check_values(self.config, input_ids=input_ids)
+            checked.add("text")
+        if pixel_values is not None and "image" not in checked:
+            _check_values(self.config, pixel_values=pixel_values)
+            checked.add("image")
 
 
 class SpikeClipModel(SpikeClipPreTrainedModel):
@@ -473,24 +477,33 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         contrastive loss of matched pairs (image i, text i)."""
         if input_ids is None and pixel_values is None:
             raise ValueError("Nothing to encode: pass input_ids (text), pixel_values (images) or both.")
-        output = SpikeClipOutput()
+        if return_loss and (input_ids is None or pixel_values is None):
+            raise ValueError("return_loss=True needs both input_ids and pixel_values (matched pairs).")
+        if return_loss and input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(f"return_loss=True needs one text per image: got {input_ids.shape[0]} texts and "
+                             f"{pixel_values.shape[0]} images.")
+        text_outputs = vision_outputs = text_embeds = image_embeds = None
+        logits_per_text = logits_per_image = loss = None
         if input_ids is not None:
-            output.text_model_output = self.get_text_features(input_ids, attention_mask, output_hidden_states)
-            output.text_embeds = nn.functional.normalize(output.text_model_output.pooler_output, dim=-1)
+            text_outputs = self.get_text_features(input_ids, attention_mask, output_hidden_states)
+            text_embeds = nn.functional.normalize(text_outputs.pooler_output, dim=-1)
         if pixel_values is not None:
-            output.vision_model_output = self.get_image_features(pixel_values, output_hidden_states)
-            output.image_embeds = nn.functional.normalize(output.vision_model_output.pooler_output, dim=-1)
-        if input_ids is None or pixel_values is None:
+            vision_outputs = self.get_image_features(pixel_values, output_hidden_states)
+            image_embeds = nn.functional.normalize(vision_outputs.pooler_output, dim=-1)
+        if text_embeds is not None and image_embeds is not None:
+            scale = self.logit_scale.exp()
+            logits_per_text = scale * text_embeds @ image_embeds.t()
+            logits_per_image = logits_per_text.t()
             if return_loss:
-                raise ValueError("return_loss=True needs both input_ids and pixel_values (matched pairs).")
-            return output
-        scale = self.logit_scale.exp()
-        output.logits_per_text = scale * output.text_embeds @ output.image_embeds.t()
-        output.logits_per_image = output.logits_per_text.t()
-        if return_loss:
-            if input_ids.shape[0] != pixel_values.shape[0]:
-                raise ValueError(f"return_loss=True needs one text per image: got {input_ids.shape[0]} texts and "
-                                 f"{pixel_values.shape[0]} images.")
-            keys = caption_keys(input_ids, attention_mask)
-            output.loss = contrastive_loss(output.image_embeds, output.text_embeds, scale, keys)
-        return output
+                keys = caption_keys(input_ids, attention_mask)
+                loss = contrastive_loss(image_embeds, text_embeds, scale, keys)
+        # Built in one go, so that the tuple form (return_dict=False) keeps the fields' declared order, as CLIP's.
+        return SpikeClipOutput(
+            loss=loss,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_text,
+            text_embeds=text_embeds,
+            image_embeds=image_embeds,
+            text_model_output=text_outputs,
+            vision_model_output=vision_outputs,
+        )
