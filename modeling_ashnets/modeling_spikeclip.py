@@ -382,7 +382,7 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
             init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
         elif isinstance(module, nn.Embedding):
             # Each embedding is initialised as a module of its own: transformers skips a custom-code module without
-            # parameters of its own (the text encoder) when it initialises missing weights (meta device, from_pretrained).
+            # parameters of its own (the text encoder) when it initialises missing weights (meta device, loading).
             # Unit-variance token embeddings drive the first LIF over its threshold for some tokens from the start.
             token = module is self.get_input_embeddings()
             init.normal_(module.weight, mean=0.0, std=1.0 if token else self.config.initializer_range)
