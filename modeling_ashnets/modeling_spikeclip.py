@@ -380,10 +380,12 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d):  # the first, fed by the image
             init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-        elif isinstance(module, SpikeClipTextEncoder):
+        elif isinstance(module, nn.Embedding):
+            # Each embedding is initialised as a module of its own: transformers skips a custom-code module without
+            # parameters of its own (the text encoder) when it initialises missing weights (meta device, loading).
             # Unit-variance token embeddings drive the first LIF over its threshold for some tokens from the start.
-            init.normal_(module.token_embedding.weight, mean=0.0, std=1.0)
-            init.normal_(module.position_embedding.weight, mean=0.0, std=self.config.initializer_range)
+            token = module is self.get_input_embeddings()
+            init.normal_(module.weight, mean=0.0, std=1.0 if token else self.config.initializer_range)
         elif isinstance(module, SpikeClipModel):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -405,11 +407,15 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
         return result
 
     def _values_checked_once(self, input_ids=None, pixel_values=None) -> None:
-        """Value checks (vocabulary range, finite pixels) until one call has passed them; shapes only after that."""
-        if self.__dict__.get("_values_checked"):
-            return
-        _check_values(self.config, input_ids, pixel_values)
-        self.__dict__["_values_checked"] = True
+        """Value checks (vocabulary range, finite pixels) of each modality until one call has passed them; shapes only
+        after that. Text and images count separately: a first text-only call leaves the first images checked."""
+        checked = self.__dict__.setdefault("_values_checked", set())
+        if input_ids is not None and "text" not in checked:
+            _check_values(self.config, input_ids=input_ids)
+            checked.add("text")
+        if pixel_values is not None and "image" not in checked:
+            _check_values(self.config, pixel_values=pixel_values)
+            checked.add("image")
 
 
 class SpikeClipModel(SpikeClipPreTrainedModel):
@@ -422,6 +428,10 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.post_init()
+
+    def _output_hidden_states(self, requested: bool | None) -> bool:
+        """The call's choice, else the config's (`config.output_hidden_states`), as in every transformers model."""
+        return bool(self.config.output_hidden_states if requested is None else requested)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.text_model.token_embedding
@@ -438,7 +448,7 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         _check_text(self.config.text_config, input_ids, attention_mask)
         if self.config.check_input_values:
             self._values_checked_once(input_ids=input_ids)
-        return self.text_model(input_ids, attention_mask, bool(output_hidden_states))
+        return self.text_model(input_ids, attention_mask, self._output_hidden_states(output_hidden_states))
 
     @can_return_tuple
     def get_image_features(
@@ -448,7 +458,7 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         _check_images(self.config.vision_config, pixel_values)
         if self.config.check_input_values:
             self._values_checked_once(pixel_values=pixel_values)
-        outputs = self.vision_model(pixel_values, bool(output_hidden_states))
+        outputs = self.vision_model(pixel_values, self._output_hidden_states(output_hidden_states))
         return BaseModelOutputWithPooling(last_hidden_state=outputs.last_hidden_state,
                                           pooler_output=self.visual_projection(outputs.pooler_output),
                                           hidden_states=outputs.hidden_states)
@@ -467,24 +477,33 @@ class SpikeClipModel(SpikeClipPreTrainedModel):
         contrastive loss of matched pairs (image i, text i)."""
         if input_ids is None and pixel_values is None:
             raise ValueError("Nothing to encode: pass input_ids (text), pixel_values (images) or both.")
-        output = SpikeClipOutput()
+        if return_loss and (input_ids is None or pixel_values is None):
+            raise ValueError("return_loss=True needs both input_ids and pixel_values (matched pairs).")
+        if return_loss and input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(f"return_loss=True needs one text per image: got {input_ids.shape[0]} texts and "
+                             f"{pixel_values.shape[0]} images.")
+        text_outputs = vision_outputs = text_embeds = image_embeds = None
+        logits_per_text = logits_per_image = loss = None
         if input_ids is not None:
-            output.text_model_output = self.get_text_features(input_ids, attention_mask, output_hidden_states)
-            output.text_embeds = nn.functional.normalize(output.text_model_output.pooler_output, dim=-1)
+            text_outputs = self.get_text_features(input_ids, attention_mask, output_hidden_states)
+            text_embeds = nn.functional.normalize(text_outputs.pooler_output, dim=-1)
         if pixel_values is not None:
-            output.vision_model_output = self.get_image_features(pixel_values, output_hidden_states)
-            output.image_embeds = nn.functional.normalize(output.vision_model_output.pooler_output, dim=-1)
-        if input_ids is None or pixel_values is None:
+            vision_outputs = self.get_image_features(pixel_values, output_hidden_states)
+            image_embeds = nn.functional.normalize(vision_outputs.pooler_output, dim=-1)
+        if text_embeds is not None and image_embeds is not None:
+            scale = self.logit_scale.exp()
+            logits_per_text = scale * text_embeds @ image_embeds.t()
+            logits_per_image = logits_per_text.t()
             if return_loss:
-                raise ValueError("return_loss=True needs both input_ids and pixel_values (matched pairs).")
-            return output
-        scale = self.logit_scale.exp()
-        output.logits_per_text = scale * output.text_embeds @ output.image_embeds.t()
-        output.logits_per_image = output.logits_per_text.t()
-        if return_loss:
-            if input_ids.shape[0] != pixel_values.shape[0]:
-                raise ValueError(f"return_loss=True needs one text per image: got {input_ids.shape[0]} texts and "
-                                 f"{pixel_values.shape[0]} images.")
-            keys = caption_keys(input_ids, attention_mask)
-            output.loss = contrastive_loss(output.image_embeds, output.text_embeds, scale, keys)
-        return output
+                keys = caption_keys(input_ids, attention_mask)
+                loss = contrastive_loss(image_embeds, text_embeds, scale, keys)
+        # Built in one go, so that the tuple form (return_dict=False) keeps the fields' declared order, as CLIP's.
+        return SpikeClipOutput(
+            loss=loss,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_text,
+            text_embeds=text_embeds,
+            image_embeds=image_embeds,
+            text_model_output=text_outputs,
+            vision_model_output=vision_outputs,
+        )

@@ -24,3 +24,9 @@ class SpikeClipProcessor(AshNetsProcessor):
             tokenizer.model_max_length = max_text_length
             tokenizer.init_kwargs["model_max_length"] = max_text_length
         super().__init__(image_processor, tokenizer, max_text_length)
+
+    @property
+    def unused_input_names(self) -> list[str]:
+        """The BERT tokenizer lists `token_type_ids`, which the text encoder does not read (and the processor does not
+        return): they are left out of `model_input_names`."""
+        return ["token_type_ids"]

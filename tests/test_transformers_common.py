@@ -226,22 +226,23 @@ class AshNetsImageProcessingTest(ImageProcessingTestMixin, unittest.TestCase):
             import modeling_ashnets
             from transformers import AutoImageProcessor
 
-            folder, io_path = sys.argv[1:]
+            folder, io_path, class_name = sys.argv[1:]
             processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
-            assert type(processor) is modeling_ashnets.AshNetsImageProcessor, type(processor)
+            assert type(processor) is getattr(modeling_ashnets, class_name), type(processor)
             with open(io_path, "rb") as f:
                 images = pickle.load(f)
             with open(io_path, "wb") as f:
                 pickle.dump(processor(images, return_tensors=None).data, f)
         """)
-        image_processor = ashnets.AshNetsImageProcessor(**self.image_processor_dict)
+        image_processor = self.image_processing_classes["pil"](**self.image_processor_dict)
         images = self.image_processor_tester.prepare_image_inputs()
         with tempfile.TemporaryDirectory() as folder:
             image_processor.save_pretrained(folder)
             io_path = os.path.join(folder, "io.pkl")
             with open(io_path, "wb") as f:
                 pickle.dump(images, f)
-            result = subprocess.run([sys.executable, "-c", script, folder, io_path], capture_output=True, text=True)
+            result = subprocess.run([sys.executable, "-c", script, folder, io_path, type(image_processor).__name__],
+                                    capture_output=True, text=True)
             self.assertEqual(result.returncode, 0, result.stderr)
             with open(io_path, "rb") as f:
                 outputs = pickle.load(f)
@@ -266,3 +267,138 @@ class AshNetsProcessorTest(ProcessorTesterMixin, unittest.TestCase):
     def test_processor_text_has_no_visual(self):
         self.skipTest("Every ASH-Nets sample pairs its text with an image (or an NLVR2 pair): the model refuses "
                       "batches whose texts and images differ in number, so there is no text-only sample to process.")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SpikeCLIP: the dual encoder, tested as transformers tests CLIPModel (a composite config with two towers).
+
+
+class SpikeClipModelTester:
+    """A SpikeCLIP far smaller than spikeclip-tiny: 16x16 images (a 4x4 token grid), T = 2, texts of 7 tokens out of 8
+    positions."""
+
+    def __init__(self, parent, batch_size=2, text_length=7, image_size=16):
+        self.parent = parent
+        self.batch_size, self.text_length, self.image_size = batch_size, text_length, image_size
+        self.vocab_size = VOCAB_SIZE
+        self.num_hidden_layers = 2  # the image tower's blocks
+        self.is_training = True
+        self.text_model_tester = SpikeClipTextTester(self)
+
+    def get_config(self):
+        return ashnets.SpikeClipConfig(
+            projection_dim=16,
+            vision_config={"image_size": self.image_size, "tokenizer_channels": [4, 8, 8, 16], "hidden_size": 16,
+                           "num_hidden_layers": self.num_hidden_layers, "num_attention_heads": 2, "time_steps": 2},
+            text_config={"vocab_size": self.vocab_size, "max_position_embeddings": 8, "embedding_size": 8,
+                         "intermediate_size": 32, "time_steps": 2},
+        )
+
+    def prepare_config_and_inputs_for_common(self):
+        input_ids = ids_tensor([self.batch_size, self.text_length], self.vocab_size - 5) + 5
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "pixel_values": floats_tensor([self.batch_size, 3, self.image_size, self.image_size]),
+            "return_loss": True,
+        }
+        return self.get_config(), inputs
+
+
+class SpikeClipTextTester:
+    """Text-only inputs for `get_text_features`, and the text tower's depth as the common tests count it: one hidden
+    (spiking) layer, so two hidden states (the embeddings and the hidden layer's firing rates)."""
+
+    num_hidden_layers = 1
+
+    def __init__(self, model_tester):
+        self.model_tester = model_tester
+
+    def prepare_config_and_inputs_for_common(self):
+        config, inputs = self.model_tester.prepare_config_and_inputs_for_common()
+        return config, {key: inputs[key] for key in ("input_ids", "attention_mask")}
+
+
+class SpikeClipModelTest(ModelTesterMixin, unittest.TestCase):
+    all_model_classes = (ashnets.SpikeClipModel,)
+    _is_composite = True
+    # Spiking self-attention multiplies spikes (Q K^T V times a constant) with no softmax: there are no attention
+    # probabilities to return, and no eager/SDPA implementations to choose between.
+    has_attentions = False
+    # The model is new: `_init_weights` must cover every parameter and buffer (the check transformers runs on its
+    # recent models; meta-device loading relies on it).
+    test_can_init_all_missing_weights_before_2023 = True
+
+    def setUp(self):
+        self.model_tester = SpikeClipModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=ashnets.SpikeClipConfig, has_text_modality=False,
+                                          common_properties=["projection_dim", "logit_scale_init_value"])
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
+
+    def test_tower_configs(self):
+        """Each tower's config on its own, as transformers tests CLIPTextConfig and CLIPVisionConfig."""
+        ConfigTester(self, config_class=ashnets.SpikeClipTextConfig, common_properties=["hidden_size"],
+                     max_position_embeddings=12).run_common_tests()
+        ConfigTester(self, config_class=ashnets.SpikeClipVisionConfig, has_text_modality=False,
+                     num_hidden_layers=1).run_common_tests()
+
+    def test_load_vision_text_config(self):
+        """A saved SpikeClipConfig gives each tower's config back (as CLIPModelTest checks)."""
+        config = self.model_tester.get_config()
+        with tempfile.TemporaryDirectory() as folder:
+            config.save_pretrained(folder)
+            vision_config = ashnets.SpikeClipVisionConfig.from_pretrained(folder)
+            text_config = ashnets.SpikeClipTextConfig.from_pretrained(folder)
+        self.assertDictEqual(config.vision_config.to_dict(), vision_config.to_dict())
+        self.assertDictEqual(config.text_config.to_dict(), text_config.to_dict())
+
+    def test_hidden_states_output(self):
+        self.skipTest("two towers, as CLIP's output: each tower's hidden states are in text_model_output and "
+                      "vision_model_output (test_get_*_features_hidden_states and tests/test_spikeclip.py check them)")
+
+    def test_retain_grad_hidden_states_attentions(self):
+        self.skipTest("two towers, as CLIP's output: no single hidden_states (they are in text_model_output and "
+                      "vision_model_output), and no attentions (spiking self-attention has no softmax)")
+
+    _NO_TOKEN_STATES = ("SpikeCLIP's text encoder flattens the fixed-length text into one vector before its first "
+                        "layer, so it has no per-token states of shape (batch, length, hidden): last_hidden_state is "
+                        "the hidden layer's firing rates (batch, intermediate_size) (tests/test_spikeclip.py checks "
+                        "it); the return_dict=False case runs")
+
+    def test_get_text_features_output_0(self):  # return_dict=True
+        self.skipTest(self._NO_TOKEN_STATES)
+
+    def test_get_text_features_output_2(self):  # return_dict=None
+        self.skipTest(self._NO_TOKEN_STATES)
+
+
+class SpikeClipImageProcessingTester(AshNetsImageProcessingTester):
+    def _get_image_processing_classes(self):
+        return {"pil": ashnets.SpikeClipImageProcessor, "torchvision": ashnets.SpikeClipImageProcessorTorchvision}
+
+
+class SpikeClipImageProcessingTest(AshNetsImageProcessingTest):
+    """ASH-Nets' checks, on SpikeCLIP's image processors (the same input handling, CLIP's statistics, 32x32)."""
+
+    image_processor_tester_class = SpikeClipImageProcessingTester
+
+
+class SpikeClipProcessorTest(ProcessorTesterMixin, unittest.TestCase):
+    processor_class = ashnets.SpikeClipProcessor
+
+    @classmethod
+    def _setup_tokenizer(cls):
+        return AshNetsProcessorTest._setup_tokenizer()
+
+    @classmethod
+    def _setup_image_processor(cls):
+        return ashnets.SpikeClipImageProcessor()
+
+    def test_processor_text_has_no_visual(self):
+        self.skipTest("The test passes per-sample image lists ([[image], [image], ...], then [[], [image], ...]), the "
+                      "format of VLMs that place image tokens in the text. In ASH-Nets' shared image input a nested "
+                      "list is a batch of NLVR2 pairs, refused unless each holds two images; SpikeCLIP takes flat "
+                      "lists of texts and images in any numbers, so text without an image is simply text "
+                      "(tests/test_spikeclip.py checks both).")
