@@ -243,8 +243,10 @@ class SpikeClipVisionEncoder(nn.Module):
 
 class SpikeClipTextEncoder(nn.Module):
     """Token ids (B, L <= max_position_embeddings) -> (hidden-layer firing rates (B, intermediate), embedding
-    (B, hidden)). Padding (attention_mask 0, and positions past the text) contributes nothing, so a text gives the
-    same embedding whatever it is padded to."""
+    (B, hidden)). The encoder always reads `max_position_embeddings` tokens: positions with attention_mask 0, and those
+    past a shorter text, read the padding token (as SpikeCLIP's encoder reads CLIP's padding), so a text gives the same
+    embedding whatever it is padded to and with whatever ids under its padding. (Zeroing padding instead leaves a
+    one-word text with almost no input spikes: a silent encoder, an all-zero embedding and exploding gradients.)"""
 
     def __init__(self, config: SpikeClipTextConfig):
         super().__init__()
@@ -265,11 +267,11 @@ class SpikeClipTextEncoder(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         padding = length - input_ids.shape[1]
-        input_ids = nn.functional.pad(input_ids, (0, padding), value=self.config.pad_token_id or 0)
-        attention_mask = nn.functional.pad(attention_mask, (0, padding), value=0)
+        pad_token_id = self.config.pad_token_id or 0
+        input_ids = torch.where(attention_mask.bool(), input_ids, pad_token_id)
+        input_ids = nn.functional.pad(input_ids, (0, padding), value=pad_token_id)
         positions = torch.arange(length, device=input_ids.device)
         embeddings = self.token_embedding(input_ids) + self.position_embedding(positions)
-        embeddings = embeddings * attention_mask.unsqueeze(-1).to(embeddings.dtype)
         flat = embeddings.flatten(1)
         current = flat.unsqueeze(0).expand(self.config.time_steps, *flat.shape).contiguous()
         hidden = self.hidden_neuron(self.fc1(self.input_neuron(current)))
