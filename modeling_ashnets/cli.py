@@ -187,7 +187,7 @@ def _evaluate_zero_shot(args) -> dict:
 
 def energy(args) -> dict:
     from .data.easy_vqa import load_easy_vqa
-    from .energy import estimate_energy
+    from .energy import estimate_energy, estimate_spikeclip_energy
 
     test = load_easy_vqa("test", max_samples=args.num_samples)
     results = {}
@@ -196,8 +196,13 @@ def energy(args) -> dict:
             continue
         model, processor, _ = _load(folder)
         batch = processor(images=list(test["image"]), text=list(test["question"]), return_tensors="pt")
-        results[name] = estimate_energy(model, dict(batch)).to_dict()
-    if args.twin:  # None when the twin has no visual semantic branch (use_snn=False): nothing to compare with
+        # A dual encoder (SpikeCLIP) is counted per tower on the images and the questions as texts.
+        estimate = estimate_spikeclip_energy if _is_zero_shot(folder) else estimate_energy
+        results[name] = estimate(model, dict(batch)).to_dict()
+    if args.twin and _is_zero_shot(args.model):
+        model_pj, twin_pj = (results[name]["energy_pj"].get("image_encoder", 0.0) for name in ("model", "twin"))
+        results["image_encoder_energy_ratio_model_over_twin"] = model_pj / twin_pj if twin_pj else None
+    elif args.twin:  # None when the twin has no visual semantic branch (use_snn=False): nothing to compare with
         twin_branch = results["twin"]["visual_semantic_branch_pj"]
         results["branch_energy_ratio_model_over_twin"] = (
             results["model"]["visual_semantic_branch_pj"] / twin_branch if twin_branch else None

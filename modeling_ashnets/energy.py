@@ -145,7 +145,7 @@ def estimate_spikeclip_energy(model: nn.Module, inputs: dict, e_mac: float = E_M
     components = {module: "image_encoder" for part in (model.vision_model, model.visual_projection)
                   for module in part.modules()}
     components.update({module: "text_encoder" for module in model.text_model.modules()})
-    macs, sops, spikes = defaultdict(float), defaultdict(float), []
+    macs, sops = defaultdict(float), defaultdict(float)
 
     def count(module, args, output):
         component, source = components.get(module, "head"), args[0]
@@ -160,9 +160,10 @@ def estimate_spikeclip_energy(model: nn.Module, inputs: dict, e_mac: float = E_M
 
     handles = [module.register_forward_hook(count) for module in model.modules()
                if isinstance(module, (nn.Linear, nn.Conv2d, SpikeClipSpikeProduct))]
-    order = [model.vision_model, model.text_model]  # image encoder first in the rates
-    handles += [module.register_forward_hook(lambda m, args, out: spikes.append(out))
-                for part in order for module in part.modules() if isinstance(module, neuron.BaseNode)]
+    lif_layers = [module for part in (model.vision_model, model.text_model) for module in part.modules()
+                  if isinstance(module, neuron.BaseNode)]  # the image encoder's first, whatever runs first
+    outputs = {}
+    handles += [module.register_forward_hook(lambda m, args, out: outputs.__setitem__(m, out)) for module in lif_layers]
     was_training = model.training
     model.eval()
     try:
@@ -177,6 +178,7 @@ def estimate_spikeclip_energy(model: nn.Module, inputs: dict, e_mac: float = E_M
     report.sops = {k: v / batch for k, v in sops.items()}
     for component in set(report.macs) | set(report.sops):
         report.energy_pj[component] = report.macs.get(component, 0.0) * e_mac + report.sops.get(component, 0.0) * e_ac
+    spikes = [outputs[module] for module in lif_layers if module in outputs]
     report.firing_rate_per_block = [float(s.float().mean()) for s in spikes]
     report.firing_rate_per_step = [[float(step.float().mean()) for step in s] for s in spikes]
     return report

@@ -1,6 +1,8 @@
 """The energy estimate: operation counts follow the convention exactly, spikes are counted, and the ANN twin counts
 MACs only."""
 
+import json
+
 import pytest
 import torch
 
@@ -69,3 +71,42 @@ def test_spike_statistics_example_draws_and_compares(tmp_path, processor):
         assert (tmp_path / "out" / picture).stat().st_size > 5000
     ratio = results["ratios_ash_nets_over_twin"]["visual_semantic_branch_energy"]
     assert 0 < ratio < 1  # spikes are cheaper than the twin's MACs at these firing rates
+
+
+def test_spikeclip_counts_spike_fed_layers_as_sops_and_the_twin_as_macs(tmp_path, capsys):
+    """SpikeCLIP: the image's first convolution (analog input, the same at every step: counted once) and the
+    projection cost MACs; every other layer of the spiking towers reads spikes and costs SOPs = spikes x fan-out.
+    The ANN twin has the same MACs in every layer and no SOPs. `ashnets energy` compares the two."""
+    from test_spikeclip import make_processor, random_inputs, seeded_model, small_config
+
+    from modeling_ashnets import cli
+    from modeling_ashnets.energy import estimate_spikeclip_energy
+
+    config = small_config()
+    model, twin = seeded_model(config), seeded_model(config.ann_twin())
+    inputs = random_inputs(batch=2)
+    report, twin_report = estimate_spikeclip_energy(model, inputs), estimate_spikeclip_energy(twin, inputs)
+    vision = config.vision_config
+    first_conv = vision.image_size**2 * vision.tokenizer_channels[0] * 3 * 9
+    assert report.macs["image_encoder"] == first_conv + vision.hidden_size * config.projection_dim
+    assert "text_encoder" not in report.macs and report.sops["text_encoder"] > 0
+    assert not twin_report.sops and twin_report.macs["image_encoder"] > report.macs["image_encoder"]
+    # fc2 of the text tower, by hand: spikes reaching it x its outputs, per sample.
+    spikes = []
+    handle = model.text_model.fc2.register_forward_hook(lambda m, args, out: spikes.append(args[0].sum()))
+    model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    handle.remove()
+    fc1_sops = report.firing_rate_per_block[-2] * vision.time_steps * config.text_config.intermediate_size * (
+        config.text_config.max_position_embeddings * config.text_config.embedding_size)
+    assert report.sops["text_encoder"] == pytest.approx(float(spikes[0].detach()) / 2 * config.projection_dim + fc1_sops,
+                                                        rel=1e-5)
+    assert report.energy_pj["image_encoder"] < twin_report.energy_pj["image_encoder"]
+    processor = make_processor(config)
+    for folder, network in (("model", model), ("twin", twin)):
+        network.save_pretrained(tmp_path / folder)
+        processor.save_pretrained(tmp_path / folder)
+    capsys.readouterr()
+    assert cli.main(["energy", "--model", str(tmp_path / "model"), "--twin", str(tmp_path / "twin"),
+                     "--num_samples", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 < result["image_encoder_energy_ratio_model_over_twin"] < 1
