@@ -3,7 +3,8 @@
 Why one loop: pre-training and the four tasks differ only in their data, head and evaluation, so checkpointing, exact
 resuming, mixed precision, gradient accumulation and checkpointing, per-process data shards and bad-sample accounting
 are written (and tested) once. It runs the same under `python script.py` and `accelerate launch script.py` (one or
-many processes).
+many processes). A recipe that is none of the collator's tasks (SpikeCLIP's distillation stages) brings its own
+collator, loss and evaluation and keeps the rest.
 """
 
 import functools
@@ -295,9 +296,11 @@ def _create_accelerator(args, model) -> Accelerator:
     )
 
 
-def _training_data(args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming: bool):
+def _training_data(args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming: bool,
+                   collator=None):
     """(train set, eval set, collator, train loader) cut to --max_*_samples; a streamed training set is shuffled and
-    split between the processes here, because Accelerate's loader would have every process read the whole stream."""
+    split between the processes here, because Accelerate's loader would have every process read the whole stream.
+    `collator`: the task's `AshNetsCollator` when None."""
     if streaming and not args.max_train_steps:
         raise ValueError("A streamed training set has no length: pass --max_train_steps.")
     train_dataset = _first(train_dataset, args.max_train_samples)
@@ -305,12 +308,14 @@ def _training_data(args, accelerator, task, model, processor, train_dataset, eva
     if streaming:
         train_dataset = train_dataset.shuffle(seed=args.seed, buffer_size=1000)
         train_dataset = for_process(train_dataset, accelerator.process_index, accelerator.num_processes)
-    collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels, image_cache_size=args.image_cache_size)
+    if collator is None:
+        collator = AshNetsCollator(processor, task, num_labels=model.config.num_labels,
+                                   image_cache_size=args.image_cache_size)
     sampler = _balanced_sampler(train_dataset, getattr(args, "balance_by", None), args.seed, streaming)
     train_loader = DataLoader(
         train_dataset, batch_size=args.per_device_train_batch_size, shuffle=not streaming and sampler is None,
         sampler=sampler, collate_fn=collator, num_workers=args.num_workers,
-        drop_last=collator.spec.drop_last,
+        drop_last=collator.drop_last,
     )
     return train_dataset, eval_dataset, collator, train_loader
 
@@ -366,16 +371,20 @@ def _restore_checkpoint(args, accelerator) -> tuple[int, int, int, dict | None]:
     return completed_steps, position["epoch"], position["batches_in_epoch"], _rng_state()
 
 
-def _evaluate(args, accelerator, task, model, processor, eval_dataset, collator, step: int) -> dict:
-    """The eval set's metrics at `step`, printed and sent to the tracker (empty without an eval set, and on every
-    process but the main one, which alone evaluates while the others wait)."""
+def _evaluate(args, accelerator, task, model, processor, eval_dataset, collator, evaluate_fn, step: int) -> dict:
+    """The eval set's metrics at `step` (the task's, or `evaluate_fn(model, eval_dataset)`'s), printed and sent to
+    the tracker (empty without an eval set, and on every process but the main one, which alone evaluates while the
+    others wait)."""
     metrics = {}
     if eval_dataset is not None and accelerator.is_main_process:
         # On the unwrapped model, so that no collective op waits for the other processes.
         unwrapped = accelerator.unwrap_model(model)
         with accelerator.autocast():
-            metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
-                                    args.per_device_eval_batch_size, getattr(args, "rerank_k", 0))
+            if evaluate_fn is not None:
+                metrics = evaluate_fn(unwrapped, eval_dataset)
+            else:
+                metrics = evaluate_task(task, unwrapped, processor, eval_dataset, collator,
+                                        args.per_device_eval_batch_size, getattr(args, "rerank_k", 0))
         unwrapped.train()
         accelerator.print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
         if args.report_to != "none":
@@ -413,9 +422,15 @@ def _count_skipped(accelerator, batch, skipped: int) -> int:
     return skipped
 
 
+def _batch_size(inputs: dict) -> int:
+    """Samples in a batch of model inputs: the first dimension of its first tensor."""
+    return next(value for value in inputs.values() if isinstance(value, torch.Tensor)).shape[0]
+
+
 def _training_step(args, accelerator, model, optimizer, scheduler, inputs, forward_kwargs, streaming: bool,
-                   logs: _RunningLogs) -> int:
+                   logs: _RunningLogs, compute_loss=None) -> int:
     """One forward/backward pass (an optimizer step when gradients are due), returning the samples it trained on.
+    The outputs (with their `loss`) are `model(**inputs, **forward_kwargs)`, or `compute_loss(model, inputs)`.
     A process whose samples were all bad takes a zero-loss step, and so do the others: the model's collective
     operations (ITC's gather, the visual dictionary's update) need every process."""
     if inputs is not None and streaming:
@@ -426,9 +441,9 @@ def _training_step(args, accelerator, model, optimizer, scheduler, inputs, forwa
         if empty:
             loss = _zero_loss(model)
         else:
-            outputs = model(**inputs, **forward_kwargs)
+            outputs = compute_loss(model, inputs) if compute_loss else model(**inputs, **forward_kwargs)
             loss = outputs.loss
-            samples = inputs["input_ids"].shape[0]
+            samples = _batch_size(inputs)
             logs.add(outputs)
         accelerator.backward(loss)
         if accelerator.sync_gradients and args.max_grad_norm:
@@ -476,11 +491,19 @@ def _save_results(args, accelerator, task, model, processor, eval_metrics: dict,
 
 
 def run_training(args, task: str, model, processor, train_dataset, eval_dataset=None, forward_kwargs=None,
-                 script_arguments=()) -> TrainingResult:
+                 script_arguments=(), *, collator=None, compute_loss=None, evaluate_fn=None) -> TrainingResult:
     """Train `model` on `train_dataset` (`task` is one of the collator's: pre-training or a downstream task),
     evaluate on `eval_dataset` (if any), save model + processor + eval_results.json + train_results.json to
     `args.output_dir` (`args`: an `AshNetsTrainingArguments`). `script_arguments` (the script's model and data
-    arguments) are recorded with `args` in train_results.json and the tracker's config."""
+    arguments) are recorded with `args` in train_results.json and the tracker's config.
+
+    A recipe that is not one of the collator's tasks (then `task` only names the run) passes its own `collator`
+    (rows -> `{"inputs": {name: tensor}, "skipped": [...]}`, with a `drop_last` attribute), `compute_loss(model,
+    inputs)` -> outputs with a `loss` (and any `*_loss` to log; `model` is the prepared one, so call it, not its
+    methods, for distributed runs to synchronise) and `evaluate_fn(model, eval_dataset)` -> metrics (`eval_*`,
+    run on the unwrapped model by the main process)."""
+    if compute_loss is not None and forward_kwargs:
+        raise ValueError("forward_kwargs go to the model's own loss; with compute_loss, pass them there.")
     forward_kwargs = forward_kwargs or {}
     recorded = _recorded_arguments(*script_arguments, args)
     accelerator = _create_accelerator(args, model)
@@ -493,14 +516,15 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     streaming = isinstance(train_dataset, datasets.IterableDataset)
     train_dataset, eval_dataset, collator, train_loader = _training_data(
-        args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming)
+        args, accelerator, task, model, processor, train_dataset, eval_dataset, streaming, collator)
     model, optimizer, train_loader = _prepare_model_and_optimizer(args, accelerator, model, train_loader, streaming)
     max_train_steps, num_epochs = _step_budget(args, train_loader, streaming)
     scheduler = _prepared_scheduler(args, accelerator, optimizer, max_train_steps)
     if args.report_to != "none":
         accelerator.init_trackers(f"ashnets-{task}", config=recorded)
     completed_steps, starting_epoch, batches_to_skip, rng_at_resume = _restore_checkpoint(args, accelerator)
-    evaluate = functools.partial(_evaluate, args, accelerator, task, model, processor, eval_dataset, collator)
+    evaluate = functools.partial(_evaluate, args, accelerator, task, model, processor, eval_dataset, collator,
+                                 evaluate_fn)
 
     progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
                     desc=task)
@@ -515,7 +539,7 @@ def run_training(args, task: str, model, processor, train_dataset, eval_dataset=
             batches_in_epoch += 1
             skipped = _count_skipped(accelerator, batch, skipped)
             samples_seen += _training_step(args, accelerator, model, optimizer, scheduler, batch["inputs"],
-                                           forward_kwargs, streaming, logs)
+                                           forward_kwargs, streaming, logs, compute_loss)
             if not accelerator.sync_gradients:
                 continue
             completed_steps += 1

@@ -84,6 +84,12 @@ class AshNetsCollator:
         self.image_cache_size = image_cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
+    @property
+    def drop_last(self) -> bool:
+        """Whether the training loader drops a last, smaller batch (the task's choice: contrastive losses want full
+        batches). Any collator given to `run_training` answers this."""
+        return self.spec.drop_last
+
     def _cells(self, row: dict) -> list:
         """The image cells of a sample: a list when the task's samples have several (NLVR2's two)."""
         return row[self.image_column] if self.spec.images_per_sample > 1 else [row[self.image_column]]
