@@ -1,6 +1,6 @@
 """Every training objective of ASH-Nets in one place (README "Model"; docs/model.md section 3): image-text contrast
 (ITC), image-text matching on hard negatives (ITM), masked language and visual modelling (MLM, MVM) and the
-spiking-to-text alignment (STUA).
+spiking-to-text alignment (STUA); and SpikeCLIP's distillation losses (cosine distillation, dual CE + KL).
 
 Why one module: pre-training and retrieval fine-tuning share the contrastive and matching losses. Written once,
 both gather their negatives from every process and treat captions with the same tokens as positives of each other
@@ -18,6 +18,9 @@ from torch import nn
 __all__ = [
     "caption_keys",
     "contrastive_loss",
+    "cosine_distillation_loss",
+    "dual_distillation_loss",
+    "DualDistillationLoss",
     "gather_with_grad",
     "image_text_matching_loss",
     "info_nce",
@@ -167,3 +170,33 @@ def mask_tokens_for_mlm(
     replace = chosen & (draw >= 0.8) & (draw < 0.9)
     masked = torch.where(replace, random_ids, masked)
     return MlmMasking(masked, labels, positions)
+
+
+def cosine_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of 1 - cos(student_i, teacher_i): SpikeCLIP's text distillation and image alignment.
+    Why cosine, not MSE: zero-shot classification only compares directions, so the student need only point where the
+    teacher points; the norm of its (spiking, temporally weighted) features stays free."""
+    return (1.0 - nn.functional.cosine_similarity(student.float(), teacher.float(), dim=-1)).mean()
+
+
+class DualDistillationLoss(NamedTuple):
+    loss: torch.Tensor  # ce_loss + kl_weight * kl_loss
+    ce_loss: torch.Tensor
+    kl_loss: torch.Tensor
+
+
+def dual_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                           kl_weight: float = 1.0, temperature: float = 1.0) -> DualDistillationLoss:
+    """SpikeCLIP's dual-loss fine-tuning over the classes (`logits`, `teacher_logits`: (batch, classes)):
+    cross-entropy against `labels`, plus `kl_weight` x KL(teacher || student) of both distributions softened by
+    `temperature`, times temperature**2 (Hinton et al., so that the soft term's gradients keep their scale whatever
+    the temperature). Why both: the cross-entropy fits the labels; the KL keeps the student's ranking of the other
+    classes close to the teacher's, which regularises a small student trained on few images."""
+    logits, teacher_logits = logits.float(), teacher_logits.float()
+    ce_loss = nn.functional.cross_entropy(logits, labels)
+    kl_loss = nn.functional.kl_div(
+        nn.functional.log_softmax(logits / temperature, dim=-1),
+        nn.functional.log_softmax(teacher_logits / temperature, dim=-1),
+        reduction="batchmean", log_target=True,
+    ) * temperature**2
+    return DualDistillationLoss(ce_loss + kl_weight * kl_loss, ce_loss, kl_loss)
