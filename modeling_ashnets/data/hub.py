@@ -23,7 +23,7 @@ from ..tasks import TASKS, get_task, resolve
 from .vqa_v2 import vqa_labels_and_scores
 
 
-__all__ = ["HUB_DATASETS", "HUB_TASK_FEATURES", "HubColumnMapping", "load_hub_dataset"]
+__all__ = ["HUB_DATASETS", "HUB_TASK_FEATURES", "HubColumnMapping", "load_hub_dataset", "load_split"]
 
 _IMAGE = datasets.Image(decode=False)
 
@@ -166,6 +166,13 @@ def load_hub_dataset(
         dataset = dataset.filter(lambda value: value == split, input_columns=[mapping.split_column])
     converter = _RowConverter(task, mapping, column_names, source_features, answer_vocabulary, image_root)
     return dataset.map(converter, with_indices=True, remove_columns=column_names, features=HUB_TASK_FEATURES[task])
+
+
+def load_split(name_or_path: str | Path, split: str, streaming: bool = False,
+               **load_kwargs) -> datasets.Dataset | datasets.IterableDataset:
+    """One split of a Hub id, `save_to_disk` folder, Parquet file or folder of data files, with its own columns (no
+    task schema): for recipes that read a data set's columns as they are (SpikeCLIP's image classification)."""
+    return _load_source(str(name_or_path), split, streaming, load_kwargs)
 
 
 def _load_source(
