@@ -280,8 +280,9 @@ class DistillationLoss:
         outputs = model(pixel_values=inputs["pixel_values"])
         if self.stage == "image":
             return DistillationOutput(loss=cosine_distillation_loss(outputs.image_embeds, inputs["teacher_embeds"]))
-        matrix = self.class_matrix.to(outputs.image_embeds.device)
-        logits = self.logit_scale * outputs.image_embeds.float() @ matrix.t()
+        if self.class_matrix.device != outputs.image_embeds.device:
+            self.class_matrix = self.class_matrix.to(outputs.image_embeds.device)
+        logits = self.logit_scale * outputs.image_embeds.float() @ self.class_matrix.t()
         losses = dual_distillation_loss(logits, inputs["labels"], inputs["teacher_logits"], self.kl_weight,
                                         self.temperature)
         return DistillationOutput(loss=losses.loss, ce_loss=losses.ce_loss, kl_loss=losses.kl_loss)
