@@ -242,7 +242,8 @@ def main(argv=None) -> TrainingResult:
             tensors["teacher_embeds"] = images.teacher_features
         else:
             teacher_images = nn.functional.normalize(images.teacher_features, dim=-1)
-            tensors.update(labels=labels, teacher_logits=training_args.logit_scale * teacher_images @ teacher_matrix.t())
+            teacher_logits = training_args.logit_scale * teacher_images @ teacher_matrix.t()
+            tensors.update(labels=labels, teacher_logits=teacher_logits)
         rows = {"index": list(range(len(images.kept))), "label": labels.tolist()}
     del teacher
     gc.collect()

@@ -201,7 +201,8 @@ def prepare_images(cells, student_image_processor, teacher: TeacherFeatures | No
                 images.append(decode_image_cell(cell))
                 kept.append(index)
             except (ValueError, OSError, TypeError) as error:
-                where = cell if isinstance(cell, str) else str(cell.get("path")) if isinstance(cell, dict) else f"row {index}"
+                path = cell if isinstance(cell, str) else cell.get("path") if isinstance(cell, dict) else None
+                where = str(path) if path else f"row {index}"
                 skipped.append(SkippedSample(where=where, reason=str(error)))
         if not images:
             continue

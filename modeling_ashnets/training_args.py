@@ -114,7 +114,8 @@ class SpikeClipModelArguments:
         metadata={"help": "architecture of a fresh student (its projection_dim is set to the teacher's embedding "
                           "size), when --model_name_or_path is not given"})
     ann_twin: bool = field(
-        default=False, metadata={"help": "a fresh student with ReLU and T=1 (the analog twin of the energy comparison)"})
+        default=False,
+        metadata={"help": "a fresh student with ReLU and T=1 (the analog twin of the energy comparison)"})
     time_steps: int | None = field(
         default=None, metadata={"help": "a fresh student's time steps T (both towers; default: the preset's, 4)"})
     tokenizer_name: str | None = field(

@@ -236,9 +236,10 @@ def test_two_process_accelerate_launch(tmp_path, clip_teacher, shapes_dataset):
     output = tmp_path / "ddp"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(EXAMPLES / "run_spikeclip_distillation.py"), *FAST, "--time_steps", "2", "--teacher", clip_teacher, "--dataset",
-               shapes_dataset, "--image_column", "img", "--stage", "image", "--per_device_train_batch_size", "4",
-               "--max_train_steps", "2", "--max_eval_samples", "8", "--output_dir", str(output)]
+               str(EXAMPLES / "run_spikeclip_distillation.py"), *FAST, "--time_steps", "2", "--teacher", clip_teacher,
+               "--dataset", shapes_dataset, "--image_column", "img", "--stage", "image",
+               "--per_device_train_batch_size", "4", "--max_train_steps", "2", "--max_eval_samples", "8",
+               "--output_dir", str(output)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
