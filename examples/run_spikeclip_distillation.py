@@ -21,7 +21,7 @@ A fresh student (`--preset`, `--ann_twin` for the ReLU T=1 twin) takes the teach
 keeps the teacher's features on disk for the later stages.
 
 The text stage learns the class prompts first, then the captions, each text once (`--max_train_samples` keeps the
-first N); it is small and fast (easy-VQA: 464 texts), so give it more epochs than the image stages. Images are not
+first N); it is small and fast (easy-VQA: 864 texts), so give it more epochs than the image stages. Images are not
 augmented (the teacher's features are computed once, for each image as it is).
 
 Data: `--dataset easy-vqa` (default, offline: 24 colour-shape classes, captions for the text stage), or a Hub id or

@@ -294,8 +294,8 @@ def _normalized(features: torch.Tensor) -> torch.Tensor:
 
 
 class ZeroShotEvaluation:
-    """`evaluate_fn(model, eval_dataset)` for `run_training`: the student's zero-shot accuracy on the eval images
-    (rows `{"index": i}` of the prepared tensors) with its own class-prompt matrix, the teacher's (computed once,
+    """`evaluate_fn(model, eval_dataset)` for `run_training`: the student's zero-shot accuracy (top-1 and top-5) on the
+    eval images (rows `{"index": i}` of the prepared tensors) with its own class-prompt matrix, the teacher's (once,
     for reference), how often both predict the same class, and the mean cosine similarity of the student's image,
     text and class-prompt embeddings to the teacher's."""
 
@@ -328,10 +328,13 @@ class ZeroShotEvaluation:
         images = self._embed(model, "get_image_features", pixel_values=self.pixel_values[index])
         texts = self._embed(model, "get_text_features", **self.text_inputs)
         matrix = class_prompt_matrix(model, self.processor, self.class_names, self.templates, self.batch_size).cpu()
-        predictions = (images @ matrix.t()).argmax(dim=-1)
+        similarities = images @ matrix.t()
+        predictions = similarities.argmax(dim=-1)
         labels, teacher = self.labels[index], self.teacher_predictions[index]
+        top5 = similarities.topk(min(5, len(self.class_names)), dim=-1).indices
         return {
             "eval_zero_shot_accuracy": float((predictions == labels).float().mean()),
+            "eval_zero_shot_top5_accuracy": float((top5 == labels[:, None]).any(dim=-1).float().mean()),
             "eval_teacher_zero_shot_accuracy": float((teacher == labels).float().mean()),
             "eval_teacher_agreement": float((predictions == teacher).float().mean()),
             "eval_image_cosine": float((images * self.teacher_images[index]).sum(dim=-1).mean()),

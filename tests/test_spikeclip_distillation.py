@@ -145,6 +145,7 @@ def test_three_stages_from_a_clip_teacher(tmp_path, clip_teacher, capsys):
         assert result.eval_metrics == pytest.approx(_json(folder, "eval_results.json"))
         metrics = result.eval_metrics
         assert metrics["eval_samples"] == 8 and 0.0 <= metrics["eval_zero_shot_accuracy"] <= 1.0
+        assert metrics["eval_zero_shot_accuracy"] <= metrics["eval_zero_shot_top5_accuracy"] <= 1.0
         assert -1.0 <= metrics["eval_image_cosine"] <= 1.0 and -1.0 <= metrics["eval_text_cosine"] <= 1.0
         trained = _json(folder, "train_results.json")
         assert trained["task"] == f"spikeclip-{stage}" and trained["train_steps"] == 2
