@@ -1,4 +1,4 @@
-"""SpikeCLIP's distillation recipe (arXiv 2310.06488; docs/model.md section 6) as parts for `run_training`: the frozen
+"""SpikeCLIP's distillation recipe (arXiv 2310.06488; docs/model.md section 7) as parts for `run_training`: the frozen
 teacher's features, the student's inputs, the three stages' losses and the zero-shot evaluation.
 `examples/run_spikeclip_distillation.py` wires them into one stage per run.
 

@@ -240,12 +240,12 @@ def load_zero_shot_dataset(prompt_set, dataset: str | None = None, split: str = 
         from .data.easy_vqa import load_easy_vqa_classification
 
         return load_easy_vqa_classification(split, max_samples=max_samples)
-    from .data.hub import _load_source
+    from .data.hub import load_split
 
     source = dataset or prompts.hub_id
     if source is None:
         raise ValueError(f"The {prompts.name!r} prompt set has no data set of its own: pass one (--dataset).")
-    rows = _load_source(source, split, False, {})
+    rows = load_split(source, split)
     if max_samples is not None:
         rows = rows.select(range(min(max_samples, len(rows))))
     return rows
