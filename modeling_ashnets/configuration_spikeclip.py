@@ -11,7 +11,13 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 
-__all__ = ["SPIKECLIP_AUTO_MAP", "SPIKECLIP_PROCESSOR_CODE_FILES", "SpikeClipConfig", "SpikeClipTextConfig", "SpikeClipVisionConfig"]
+__all__ = [
+    "SPIKECLIP_AUTO_MAP",
+    "SPIKECLIP_PROCESSOR_CODE_FILES",
+    "SpikeClipConfig",
+    "SpikeClipTextConfig",
+    "SpikeClipVisionConfig",
+]
 
 NEURONS = ("lif", "relu")
 
@@ -47,7 +53,9 @@ def _validate_neurons(config) -> None:
     if config.time_steps < 1:
         raise ValueError(f"time_steps (T) must be >= 1, got {config.time_steps}.")
     if config.neuron == "relu" and config.time_steps != 1:
-        raise ValueError(f"The ANN twin (neuron='relu') has no time dimension: set time_steps=1, got {config.time_steps}.")
+        raise ValueError(
+            f"The ANN twin (neuron='relu') has no time dimension: set time_steps=1, got {config.time_steps}."
+        )
     if config.tau <= 1.0:
         raise ValueError(f"tau must be > 1 (the LIF decay is 1/tau), got {config.tau}.")
     if config.v_threshold <= config.v_reset:
@@ -111,11 +119,13 @@ class SpikeClipVisionConfig(PreTrainedConfig):
             raise ValueError(f"tokenizer_channels must list 4 positive widths, got {self.tokenizer_channels}.")
         if self.tokenizer_channels[-1] != self.hidden_size:
             raise ValueError(
-                f"The tokenizer's last width ({self.tokenizer_channels[-1]}) must equal hidden_size ({self.hidden_size})."
+                f"The tokenizer's last width ({self.tokenizer_channels[-1]}) must equal hidden_size "
+                f"({self.hidden_size})."
             )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})."
             )
         for name in ("image_size", "num_channels", "num_hidden_layers", "mlp_ratio"):
             if getattr(self, name) < 1:

@@ -333,7 +333,9 @@ def _check_text(config: SpikeClipTextConfig, input_ids, attention_mask) -> None:
     if attention_mask is not None:
         _require_tensor("attention_mask", attention_mask, f"of shape {tuple(input_ids.shape)}")
         if attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask must have shape {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}.")
+            raise ValueError(
+                f"attention_mask must have shape {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}."
+            )
 
 
 def _check_images(config: SpikeClipVisionConfig, pixel_values) -> None:

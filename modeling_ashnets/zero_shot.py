@@ -106,7 +106,9 @@ def class_prompt_matrix(model, processor, class_names, templates=("{}",), batch_
     return nn.functional.normalize(per_prompt.mean(dim=1), dim=-1)
 
 
-def zero_shot_logits(model, pixel_values: torch.Tensor, class_matrix: torch.Tensor, scale: float = 100.0) -> torch.Tensor:
+def zero_shot_logits(
+    model, pixel_values: torch.Tensor, class_matrix: torch.Tensor, scale: float = 100.0
+) -> torch.Tensor:
     """(batch, num_classes): `scale` times the cosine similarity of each image to each class's prompt embedding."""
     features = model.get_image_features(pixel_values=pixel_values)
     features = getattr(features, "pooler_output", features)
