@@ -100,14 +100,7 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
                 for layer in base.encoder.layers]
     if base.snn is not None:
         handles += [block.register_forward_hook(lambda m, args, out: spikes.append(out)) for block in base.snn.blocks]
-    was_training = model.training
-    model.eval()
-    try:
-        model(**inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    _run_once(model, inputs, handles)
     batch = next(iter(inputs.values())).shape[0]
     macs["fusion"] += sum(2 * length * length * config.hidden_size for length in lengths) * batch
     report = EnergyReport(time_steps=time_steps, spiking=spiking)
@@ -119,6 +112,18 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
         report.firing_rate_per_block = [float(s.float().mean()) for s in spikes]
         report.firing_rate_per_step = [[float(step.float().mean()) for step in s] for s in spikes]
     return report
+
+
+def _run_once(model: nn.Module, inputs: dict, handles: list) -> None:
+    """One forward pass in eval mode with the counting hooks, which are removed afterwards (and the mode restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        model(**inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
 
 
 def _is_spikes(tensor: torch.Tensor) -> bool:
@@ -164,14 +169,7 @@ def estimate_spikeclip_energy(model: nn.Module, inputs: dict, e_mac: float = E_M
                   if isinstance(module, neuron.BaseNode)]  # the image encoder's first, whatever runs first
     outputs = {}
     handles += [module.register_forward_hook(lambda m, args, out: outputs.__setitem__(m, out)) for module in lif_layers]
-    was_training = model.training
-    model.eval()
-    try:
-        model(**inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    _run_once(model, inputs, handles)
     batch = next(value for value in inputs.values() if isinstance(value, torch.Tensor)).shape[0]
     report = EnergyReport(time_steps=vision_config.time_steps, spiking=spiking)
     report.macs = {k: v / batch for k, v in macs.items()}
