@@ -345,7 +345,7 @@ def main():
     parser.add_argument("--teacher", help="an existing retrieval checkpoint as the teacher (not trained in the run)")
     parser.add_argument("--no_twin", action="store_true", help="skip the ANN twin (and the energy verdict)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--teacher_epochs", type=float, default=4.0)
+    parser.add_argument("--teacher_epochs", type=float, default=10.0)
     parser.add_argument("--text_epochs", type=float, default=30.0)
     parser.add_argument("--image_epochs", type=float, default=2.0)
     parser.add_argument("--dual_epochs", type=float, default=3.0)
@@ -360,6 +360,8 @@ def main():
     path = Path(args.results_dir) / f"{args.name}.json"
     runs = {} if args.rerun else _stored_runs(path)
     arguments = {key: value for key, value in vars(args).items() if key not in ("seeds", "rerun", "report_only")}
+    if args.report_only:  # the arguments the runs were made with
+        arguments = json.loads(path.read_text())["arguments"]
     results = {"arguments": arguments, "runs": runs}
     for seed in ([] if args.report_only else args.seeds):
         if str(seed) not in runs:
