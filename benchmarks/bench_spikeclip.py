@@ -22,6 +22,7 @@ twin's; the whole recipe (teacher included) within 15 minutes on 2 CPU cores.
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -360,6 +361,9 @@ def main():
     path = Path(args.results_dir) / f"{args.name}.json"
     runs = {} if args.rerun else _stored_runs(path)
     arguments = {key: value for key, value in vars(args).items() if key not in ("seeds", "rerun", "report_only")}
+    for key in ("output_dir", "results_dir", "teacher"):  # recorded relative to the repository: no machine's paths
+        if arguments[key] and os.path.isabs(arguments[key]):
+            arguments[key] = os.path.relpath(arguments[key], ROOT)
     if args.report_only:  # the arguments the runs were made with
         arguments = json.loads(path.read_text())["arguments"]
     results = {"arguments": arguments, "runs": runs}
