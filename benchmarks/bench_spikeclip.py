@@ -182,13 +182,12 @@ def blank_image_accuracy(model, processor, labels: list[int]) -> float:
     of the one class it then predicts."""
     from PIL import Image
 
-    from modeling_ashnets.zero_shot import class_prompt_matrix, get_prompt_set, zero_shot_logits
+    from modeling_ashnets.zero_shot import classify_images, get_prompt_set
 
     prompts = get_prompt_set("easy-vqa")
-    matrix = class_prompt_matrix(model, processor, prompts.class_names, prompts.templates)
-    blank = processor(images=[Image.new("RGB", (64, 64), "white")], return_tensors="pt")["pixel_values"]
-    with torch.no_grad():
-        predicted = int(zero_shot_logits(model, blank, matrix).argmax())
+    names = list(prompts.class_names)
+    best = classify_images(model, processor, [Image.new("RGB", (64, 64), "white")], names, prompts.templates, 1)
+    predicted = names.index(best[0][0]["label"])
     return sum(label == predicted for label in labels) / len(labels)
 
 

@@ -11,6 +11,7 @@ import os
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .configuration_spikeclip import SpikeClipConfig
 from .tasks import ModelCardInfo, task_of_head
 
 
@@ -211,7 +212,7 @@ def _build_spikeclip_card(folder, config, repo_id, dataset, energy, limitations)
         model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
-    side = math.ceil(math.ceil(vision.get("image_size", 32) / 2) / 2)  # the tokenizer max-pools twice
+    tokens = SpikeClipConfig.from_dict(config).vision_config.num_tokens
     if trained:
         summary = (f"A SpikeCLIP checkpoint (`{architecture}`) for **zero-shot image classification**, trained by this "
                    "project's scripts: give it an image and candidate labels, it scores each label.")
@@ -230,7 +231,7 @@ def _build_spikeclip_card(folder, config, repo_id, dataset, energy, limitations)
         summary=summary,
         usage=_SPIKECLIP.usage.format(repo=repo_id),
         vision=(f"spiking tokenizer (channels {vision.get('tokenizer_channels')}) on {vision.get('image_size')}x"
-                f"{vision.get('image_size')} images ({side * side} tokens), spiking self-attention blocks: "
+                f"{vision.get('image_size')} images ({tokens} tokens), spiking self-attention blocks: "
                 f"{vision.get('num_hidden_layers')} of width {vision.get('hidden_size')}, "
                 f"{vision.get('num_attention_heads')} heads"),
         text=(f"{text.get('max_position_embeddings')} tokens x {text.get('embedding_size')}-wide embeddings, a "

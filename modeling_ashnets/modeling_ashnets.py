@@ -26,6 +26,7 @@ from .fusion_transformer import (
     AshNetsTextEmbeddings,
     AshNetsVisualEmbeddings,
 )
+from .input_values import check_input_values
 from .losses import (
     caption_keys,
     contrastive_loss,
@@ -359,15 +360,9 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embe
 
 
 def _check_values(config, input_ids=None, pixel_values=None) -> None:
-    """Token ids within the vocabulary and finite pixels. These read the tensors (on a GPU, each waits for the
-    device), so a model runs them only until one call has passed them (`AshNetsPreTrainedModel._validated`)."""
-    if input_ids is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-        raise ValueError(
-            f"input_ids must lie in [0, {config.vocab_size}), got values from {int(input_ids.min())} to "
-            f"{int(input_ids.max())}: was the text tokenized with another vocabulary?"
-        )
-    if pixel_values is not None and not torch.isfinite(pixel_values).all():
-        raise ValueError("pixel_values contains NaN or infinite values: check the images and their preprocessing.")
+    """Token ids within the vocabulary and finite pixels, run until one call has passed them
+    (`AshNetsPreTrainedModel._validated`)."""
+    check_input_values(config.vocab_size, input_ids, pixel_values)
 
 
 class AshNetsModel(AshNetsPreTrainedModel):

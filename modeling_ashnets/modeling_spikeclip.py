@@ -36,6 +36,7 @@ from .configuration_spikeclip import (
     SpikeClipTextConfig,
     SpikeClipVisionConfig,
 )
+from .input_values import check_input_values
 from .losses import caption_keys, contrastive_loss
 from .remote_code import carry_processor_code
 
@@ -349,16 +350,6 @@ def _check_images(config: SpikeClipVisionConfig, pixel_values) -> None:
                          "to RGB and channels-first (the SpikeClipImageProcessor does).")
 
 
-def _check_values(config: SpikeClipConfig, input_ids=None, pixel_values=None) -> None:
-    """Values: read the tensors, so a model runs them only until one call has passed them."""
-    vocab = config.text_config.vocab_size
-    if input_ids is not None and (input_ids.min() < 0 or input_ids.max() >= vocab):
-        raise ValueError(f"input_ids must lie in [0, {vocab}), got values from {int(input_ids.min())} to "
-                         f"{int(input_ids.max())}: was the text tokenized with another vocabulary?")
-    if pixel_values is not None and not torch.isfinite(pixel_values).all():
-        raise ValueError("pixel_values contains NaN or infinite values: check the images and their preprocessing.")
-
-
 class SpikeClipPreTrainedModel(PreTrainedModel):
     config: SpikeClipConfig
     config_class = SpikeClipConfig
@@ -415,10 +406,10 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
         after that. Text and images count separately: a first text-only call leaves the first images checked."""
         checked = self.__dict__.setdefault("_values_checked", set())
         if input_ids is not None and "text" not in checked:
-            _check_values(self.config, input_ids=input_ids)
+            check_input_values(self.config.text_config.vocab_size, input_ids=input_ids)
             checked.add("text")
         if pixel_values is not None and "image" not in checked:
-            _check_values(self.config, pixel_values=pixel_values)
+            check_input_values(self.config.text_config.vocab_size, pixel_values=pixel_values)
             checked.add("image")
 
 
