@@ -229,12 +229,14 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         else:
             super()._init_weights(module)
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
+    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
         """Also copies the processor code (and a head's pipeline code) next to the model code, so that the folder's
         `auto_map` entries for AutoProcessor / AutoImageProcessor always resolve and `pipeline(model=folder,
         trust_remote_code=True)` finds the head's pipeline (its task's, in tasks.py); drops those entries where the
         code is not at hand."""
-        result = super().save_pretrained(save_directory, *args, **kwargs)
+        result = super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        if not is_main_process:  # the main process writes the folder; others reading it would race its writes
+            return result
         config_file = os.path.join(save_directory, "config.json")
         if not os.path.isfile(config_file) or type(self).__module__ == "__main__":
             return result

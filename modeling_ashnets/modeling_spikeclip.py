@@ -390,10 +390,12 @@ class SpikeClipPreTrainedModel(PreTrainedModel):
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
+    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
         """Also writes the model and processor code beside the weights, so that the folder loads with
         `trust_remote_code=True` where this package is not installed."""
-        result = super().save_pretrained(save_directory, *args, **kwargs)
+        result = super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        if not is_main_process:  # the main process writes the folder; others reading it would race its writes
+            return result
         if os.path.isfile(os.path.join(save_directory, "config.json")) and type(self).__module__ != "__main__":
             if not self.is_remote_code():
                 custom_object_save(self, save_directory)

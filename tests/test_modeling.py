@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -271,6 +273,14 @@ def test_save_and_load(config, tmp_path):
     )
     base = AshNetsModel.from_pretrained(tmp_path).eval()  # a head checkpoint loads into the base model
     torch.testing.assert_close(base(**inputs).pooler_output, model.ashnets(**inputs).pooler_output)
+
+
+def test_non_main_process_leaves_the_folder_to_the_main_one(config, tmp_path):
+    """Every rank of a multi-process run calls save_pretrained; the others must not read the main one's config.json
+    while it is being written."""
+    (tmp_path / "config.json").write_text("")  # the main process's file, caught mid-write
+    seeded_model(config, AshNetsForQuestionAnswering).save_pretrained(tmp_path, is_main_process=False)
+    assert os.listdir(tmp_path) == ["config.json"] and (tmp_path / "config.json").read_text() == ""
 
 
 def test_fresh_init_is_complete(config, tmp_path):

@@ -588,6 +588,14 @@ def test_processor_text_errors():
         processor()
 
 
+def test_non_main_process_leaves_the_folder_to_the_main_one(tmp_path):
+    """In a multi-process run every rank calls save_pretrained; only the main one writes, so the others must not read
+    a config.json that the main process may be half-way through writing."""
+    (tmp_path / "config.json").write_text("")  # the main process's file, caught mid-write
+    seeded_model().save_pretrained(tmp_path, is_main_process=False)
+    assert os.listdir(tmp_path) == ["config.json"] and (tmp_path / "config.json").read_text() == ""
+
+
 def test_processor_save_and_load(tmp_path, easy_vqa_samples):
     processor = make_processor(small_config())
     processor.save_pretrained(tmp_path)
