@@ -10,8 +10,9 @@ from transformers import (
 )
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from . import modeling_ashnets, pipeline_ashnets
+from . import modeling_ashnets, modeling_gshn, pipeline_ashnets
 from .configuration_ashnets import AshNetsConfig
+from .configuration_gshn import GshnConfig
 from .configuration_spikeclip import SpikeClipConfig, SpikeClipTextConfig, SpikeClipVisionConfig
 from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
 from .modeling_ashnets import (
@@ -30,6 +31,15 @@ from .modeling_ashnets import (
     AshNetsQuestionAnsweringOutput,
     AshNetsRetrievalOutput,
 )
+from .modeling_gshn import (
+    GshnForEntailment,
+    GshnForImagesAndTextClassification,
+    GshnForPreTraining,
+    GshnForQuestionAnswering,
+    GshnForRetrieval,
+    GshnModel,
+    GshnPreTrainedModel,
+)
 from .pipeline_ashnets import AshNetsImageTextRetrievalPipeline, AshNetsVisualQuestionAnsweringPipeline
 from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
 from .image_processing_spikeclip import SpikeClipImageProcessor, SpikeClipImageProcessorTorchvision
@@ -43,6 +53,14 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ENTAILMENT_LABELS",
+    "GshnConfig",
+    "GshnForEntailment",
+    "GshnForImagesAndTextClassification",
+    "GshnForPreTraining",
+    "GshnForQuestionAnswering",
+    "GshnForRetrieval",
+    "GshnModel",
+    "GshnPreTrainedModel",
     "NLVR2_LABELS",
     "AshNetsClassificationOutput",
     "AshNetsConfig",
@@ -120,5 +138,20 @@ def _register_spikeclip():
     SpikeClipModel.register_for_auto_class("AutoModel")
 
 
+def _register_gshn():
+    """GSHN takes ASH-Nets' Auto classes and pipelines, with its own config, heads and processor."""
+    AutoConfig.register(GshnConfig.model_type, GshnConfig, exist_ok=True)
+    AutoModel.register(GshnConfig, GshnModel, exist_ok=True)
+    # PROCESSORS-PENDING
+    GshnConfig.register_for_auto_class()
+    GshnModel.register_for_auto_class("AutoModel")
+    for task in TASKS.values():
+        if task.auto_class is not None:
+            head = getattr(modeling_gshn, task.head_for("Gshn"))
+            getattr(transformers, task.auto_class).register(GshnConfig, head, exist_ok=True)
+            head.register_for_auto_class(task.auto_class)
+
+
 _register_auto_classes()
 _register_spikeclip()
+_register_gshn()

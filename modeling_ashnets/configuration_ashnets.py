@@ -235,12 +235,18 @@ class AshNetsConfig(PreTrainedConfig):
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "AshNetsConfig":
         """Build a named configuration (`"ashnets-base"` or `"ashnets-tiny"`), then apply `overrides`."""
-        if name not in _PRESETS:
-            raise ValueError(f"Unknown ASH-Nets preset {name!r}; choose one of {sorted(_PRESETS)}.")
-        values = {**_PRESETS[name], **overrides}
+        presets = cls.presets()
+        if name not in presets:
+            raise ValueError(f"Unknown {cls.__name__} preset {name!r}; choose one of {sorted(presets)}.")
+        values = {**presets[name], **overrides}
         if "backbone" in overrides and "backbone_config" not in overrides:
             values.pop("backbone_config", None)
         return cls(**values)
+
+    @classmethod
+    def presets(cls) -> dict:
+        """The named configurations `from_preset` knows (a model family built on this one has its own)."""
+        return _PRESETS
 
     @property
     def visual_grid_size(self) -> int:

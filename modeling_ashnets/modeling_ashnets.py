@@ -175,6 +175,8 @@ class AshNetsPreTrainedModel(PreTrainedModel):
     # Checkpoints written before `use_summary_ratio=False` dropped the ratio it never used.
     _keys_to_ignore_on_load_unexpected = [r"summary_ratio\.ratio$"]
     input_modalities = ("image", "text")
+    # What every saved folder carries for its AutoProcessor / AutoImageProcessor entries (GSHN's has its own).
+    processor_code_files = PROCESSOR_CODE_FILES
     supports_gradient_checkpointing = True
     _no_split_modules = ["AshNetsLayer", "AshNetsSpikingBlock", "AshNetsVisualConcreteEncoder"]
     _supports_sdpa = True
@@ -247,7 +249,7 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         here = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
         task = task_of_head(type(self).__name__)
         pipeline = task.pipeline if task else None
-        files = [*PROCESSOR_CODE_FILES, *(["pipeline_ashnets.py"] if pipeline else [])]
+        files = [*self.processor_code_files, *(["pipeline_ashnets.py"] if pipeline else [])]
         extra = {}
         if pipeline:
             name, pipeline_class = pipeline
@@ -405,17 +407,25 @@ class AshNetsModel(AshNetsPreTrainedModel):
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
         cnn_features: tuple[torch.Tensor, tuple[int, int]] | None = None,
+        segment_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         """pixels (or `cnn_features` computed beforehand) -> visual token embeddings (B, N, hidden), firing rates,
         SNN summary and spikes."""
         visual, grid, firing_rates, snn_summary, spikes = self.visual_features(
-            pixel_values, snn_input_mode, image_similarity, cnn_features
+            pixel_values, snn_input_mode, image_similarity, cnn_features, segment_ids
         )
         return self.embed_visual(visual, grid), firing_rates, snn_summary, spikes
 
-    def cnn_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    def cnn_features(
+        self, pixel_values: torch.Tensor, segment_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """pixels -> the CNN's continuous features F_ann (B, N, hidden) and the grid's (rows, cols). The CNN is most
         of a step's work: passes that see the same images (pre-training, ITM) compute this once and share it."""
+        if segment_ids is not None:
+            raise ValueError(
+                "segment_ids are GSHN's input (its visual tokens are segments); ASH-Nets reads a grid of CNN cells: "
+                "leave segment_ids out, or load a GSHN checkpoint (GshnModel)."
+            )
         return self.visual_encoder(pixel_values.to(self.visual_encoder.projection.weight.dtype))
 
     def visual_features(
@@ -424,11 +434,12 @@ class AshNetsModel(AshNetsPreTrainedModel):
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
         cnn_features: tuple[torch.Tensor, tuple[int, int]] | None = None,
+        segment_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[int, int], torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         """pixels (or `cnn_features` computed beforehand) -> hybrid visual features V = F_ann + r W rate(S)
         (B, N, hidden) before positions, the grid's (rows, cols), firing rates, SNN summary and spikes. (MVM
         quantises and masks V here.)"""
-        continuous, grid = cnn_features if cnn_features is not None else self.cnn_features(pixel_values)
+        continuous, grid = cnn_features if cnn_features is not None else self.cnn_features(pixel_values, segment_ids)
         if self.snn is None:  # ANN-only ablation: no spiking blocks, so no firing rates, summary or spikes
             return continuous, grid, continuous.new_zeros(continuous.shape[0], 0), None, ()
         spike_rates, firing_rates, spikes = self.snn(continuous, snn_input_mode, image_similarity)
@@ -448,6 +459,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
         visual_embeds: torch.Tensor | None = None,
         image_similarity: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         output_spikes: bool = False,
@@ -461,6 +473,8 @@ class AshNetsModel(AshNetsPreTrainedModel):
         image_similarity (`(batch, batch)`, *optional*): similarities that choose the SNN's inputs in the
             `similar` mode (pre-training passes ITC's); defaults to the cosine of the pooled CNN features.
         snn_input_mode (`str`, *optional*): overrides `config.snn_input_mode` for this call.
+        segment_ids (`(batch, height, width)` int, *optional*): GSHN's panoptic segments (see `GshnModel`); ASH-Nets
+            refuses them.
         output_spikes (`bool`): also return every spiking block's binary spike tensor.
         """
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
@@ -490,7 +504,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
         if pixel_values is not None or visual_embeds is not None:
             if visual_embeds is None:
                 visual, firing_rates, snn_summary, spikes = self.encode_image(
-                    pixel_values, snn_input_mode, image_similarity
+                    pixel_values, snn_input_mode, image_similarity, segment_ids=segment_ids
                 )
             else:
                 visual = visual_embeds
@@ -577,10 +591,12 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
 
     _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
 
+    base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
+
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config, add_projection_layers=False)
+        self.ashnets = self.base_model_class(config, add_projection_layers=False)
         self.vqa_classifier = classifier_head(config, config.hidden_size)
         self.post_init()
 
@@ -593,6 +609,7 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
         labels: torch.Tensor | None = None,
         image_similarity: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -614,6 +631,7 @@ class AshNetsForQuestionAnswering(AshNetsPreTrainedModel):
             pixel_values=pixel_values,
             image_similarity=image_similarity,
             snn_input_mode=snn_input_mode,
+            segment_ids=segment_ids,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
@@ -731,11 +749,13 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
 
     _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
 
+    base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
+
     def __init__(self, config: AshNetsConfig):
         _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config, add_projection_layers=False)
+        self.ashnets = self.base_model_class(config, add_projection_layers=False)
         self.classifier = classifier_head(config, config.hidden_size)
         self.post_init()
 
@@ -747,6 +767,7 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -766,6 +787,7 @@ class AshNetsForEntailment(AshNetsPreTrainedModel):
             token_type_ids=token_type_ids,
             pixel_values=pixel_values,
             snn_input_mode=snn_input_mode,
+            segment_ids=segment_ids,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
@@ -787,11 +809,13 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
 
     _keys_to_ignore_on_load_unexpected = _UNUSED_CONTRASTIVE_KEYS
 
+    base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
+
     def __init__(self, config: AshNetsConfig):
         _default_class_names(config, self.class_names)
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.ashnets = AshNetsModel(config, add_projection_layers=False)
+        self.ashnets = self.base_model_class(config, add_projection_layers=False)
         self.classifier = classifier_head(config, config.hidden_size * self.num_images)
         self.post_init()
 
@@ -803,6 +827,7 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -837,6 +862,7 @@ class AshNetsForImagesAndTextClassification(AshNetsPreTrainedModel):
             token_type_ids=both(token_type_ids),
             pixel_values=pixel_values.transpose(0, 1).flatten(0, 1),
             snn_input_mode=snn_input_mode,
+            segment_ids=None if segment_ids is None else segment_ids.transpose(0, 1).flatten(0, 1),
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
@@ -866,9 +892,11 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
     count as positives of each other in both losses (captions repeat in small data sets).
     """
 
+    base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
+
     def __init__(self, config: AshNetsConfig):
         super().__init__(config)
-        self.ashnets = AshNetsModel(config)
+        self.ashnets = self.base_model_class(config)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.itm_head = nn.Linear(config.hidden_size, 2)
         self.post_init()
@@ -881,6 +909,7 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         return_loss: bool | None = None,
         snn_input_mode: str | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -900,7 +929,8 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
                 f"return_loss needs matched pairs: {input_ids.shape[0]} texts but {pixel_values.shape[0]} images."
             )
         # Once per image: the ITM pairs index these visual tokens.
-        visual, firing_rates, _, _ = self.ashnets.encode_image(pixel_values, snn_input_mode=snn_input_mode)
+        visual, firing_rates, _, _ = self.ashnets.encode_image(pixel_values, snn_input_mode=snn_input_mode,
+                                                               segment_ids=segment_ids)
         recorded = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         image_outputs = self.ashnets(visual_embeds=visual, **recorded, return_dict=True)
         # One word-embedding lookup shared by the text-only and ITM passes (one vocabulary-sized gradient).
@@ -936,6 +966,7 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         snn_input_mode: str | None = None,
         image_similarity: torch.Tensor | None = None,
+        segment_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ITM logits (batch, 2) of the aligned pairs (text i, image i); column 1 is "matches". For re-ranking."""
         fused = self.ashnets(
@@ -945,6 +976,7 @@ class AshNetsForRetrieval(AshNetsPreTrainedModel):
             pixel_values=pixel_values,
             snn_input_mode=snn_input_mode,
             image_similarity=image_similarity,
+            segment_ids=segment_ids,
             return_dict=True,
         )
         return self.itm_head(fused.pooler_output)
@@ -1024,6 +1056,8 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     _tied_weights_keys = {"mlm_head.decoder.weight": "ashnets.text_embeddings.word_embeddings.weight"}
     may_leave_parameters_unused = True  # a switched-off objective's head (DDP then looks for unused parameters)
 
+    base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
+
     def __init__(self, config: AshNetsConfig):
         if not config.use_snn and config.stua_weight > 0:
             raise ValueError(
@@ -1031,7 +1065,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                 f"(got {config.stua_weight})."
             )
         super().__init__(config)
-        self.ashnets = AshNetsModel(config)
+        self.ashnets = self.base_model_class(config)
         self.mlm_head = AshNetsPredictionHead(config, config.vocab_size)
         self.visual_dictionary = AshNetsVisualDictionary(
             config.visual_dictionary_size, config.hidden_size, config.visual_dictionary_decay
@@ -1059,6 +1093,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         special_tokens_mask: torch.Tensor | None = None,
         mlm_labels: torch.Tensor | None = None,
         masked_input_ids: torch.Tensor | None = None,
+        segment_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -1091,11 +1126,12 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
                                                              _check_values(self.config, masked_input_ids)))
         with contextlib.nullcontext() if self.training else _fixed_random_draws(pixel_values.device):
             return self._pretraining_step(input_ids, attention_mask, token_type_ids, pixel_values, special_tokens_mask,
-                                          mlm_labels, masked_input_ids, output_attentions, output_hidden_states,
-                                          return_dict)
+                                          mlm_labels, masked_input_ids, segment_ids, output_attentions,
+                                          output_hidden_states, return_dict)
 
     def _pretraining_step(self, input_ids, attention_mask, token_type_ids, pixel_values, special_tokens_mask,
-                          mlm_labels, masked_input_ids, output_attentions, output_hidden_states, return_dict):
+                          mlm_labels, masked_input_ids, segment_ids, output_attentions, output_hidden_states,
+                          return_dict):
         config = self.config
         return_dict = return_dict if return_dict is not None else config.return_dict
         masking = None
@@ -1107,7 +1143,7 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         words = self.ashnets.get_input_embeddings()(ids).split(len(input_ids))
         texts = {"inputs_embeds": words[0], "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         # The CNN runs once; the image-only, ITM and MLM/MVM passes share its features (their SNN inputs differ).
-        cnn_features = self.ashnets.cnn_features(pixel_values)
+        cnn_features = self.ashnets.cnn_features(pixel_values, segment_ids)
         visual, firing_rates, snn_summary, _ = self.ashnets.encode_image(
             snn_input_mode="repeat", cnn_features=cnn_features
         )

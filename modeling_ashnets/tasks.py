@@ -64,6 +64,11 @@ class TaskSpec:
     evaluates_gallery: bool = False
     card: ModelCardInfo | None = None
 
+    def head_for(self, family: str) -> str:
+        """The head's class name in a model family: "Gshn" -> "GshnForQuestionAnswering" (every family's heads are
+        named `<Family>For<Task>`, as ASH-Nets' are)."""
+        return family + self.head[self.head.index("For"):]
+
     def loader(self, source: str):
         """The data loader of `source` ("builtin", "files", "hub", ...), imported."""
         if source not in self.loaders:
@@ -197,5 +202,9 @@ def get_task(name: str) -> TaskSpec:
 
 
 def task_of_head(head: str) -> TaskSpec | None:
-    """The task whose head class is called `head` (a config's `architectures[0]`); None for the bare encoder."""
-    return next((task for task in TASKS.values() if task.head == head), None)
+    """The task whose head class is called `head` (a config's `architectures[0]`, of any family: ASH-Nets' or GSHN's
+    `...ForQuestionAnswering`); None for the bare encoder."""
+    if "For" not in head:
+        return None
+    family = head[:head.index("For")]
+    return next((task for task in TASKS.values() if task.head_for(family) == head), None)

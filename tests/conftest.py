@@ -36,6 +36,33 @@ def tiny_config(**overrides):
     return AshNetsConfig(**values)
 
 
+def tiny_gshn_config(**overrides):
+    """tiny_config's sizes as a GSHN config: a 3-stage CNN (stride 16) and up to 5 segments per image."""
+    from modeling_ashnets import GshnConfig
+
+    values = tiny_config().to_dict()
+    for key in ("model_type", "transformers_version", "auto_map", "architectures"):
+        values.pop(key, None)
+    values.update(backbone_config={"embedding_size": 8, "hidden_sizes": [8, 16, 32], "depths": [1, 1, 1],
+                                   "layer_type": "basic"}, max_segments=5, graph_num_layers=1, graph_num_heads=2)
+    values.update(overrides)
+    return GshnConfig(**values)
+
+
+def random_segment_ids(batch_size: int, size: int, max_segments: int, generator=None):
+    """(batch, size, size) id maps: a background (0) and up to max_segments - 1 random rectangles, some slots empty."""
+    import torch
+
+    generator = generator or torch.Generator().manual_seed(0)
+    ids = torch.zeros(batch_size, size, size, dtype=torch.long)
+    for image in range(batch_size):
+        count = int(torch.randint(1, max_segments, (1,), generator=generator))
+        for segment in range(1, count):
+            top, left = (int(v) for v in torch.randint(0, size - 8, (2,), generator=generator))
+            ids[image, top : top + 8, left : left + 8] = segment
+    return ids
+
+
 @pytest.fixture
 def config():
     return tiny_config()

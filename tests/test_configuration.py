@@ -23,7 +23,7 @@ def test_tiny_preset_and_overrides():
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match="Unknown ASH-Nets preset 'ashnets-huge'"):
+    with pytest.raises(ValueError, match="Unknown AshNetsConfig preset 'ashnets-huge'"):
         AshNetsConfig.from_preset("ashnets-huge")
 
 

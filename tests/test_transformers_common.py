@@ -12,7 +12,7 @@ import unittest.mock
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import random_segment_ids, tiny_config, tiny_gshn_config
 
 import modeling_ashnets as ashnets
 from scripts.fetch_transformers_tests import cache_folder  # the one rule for where the files are cached
@@ -43,7 +43,7 @@ VOCAB_SIZE = 99
 def _labels(model_class, batch_size, config):
     """Fixed labels for a head (the common tests prepare inputs twice and compare the two outputs)."""
     generator = torch.Generator().manual_seed(0)
-    if model_class is ashnets.AshNetsForQuestionAnswering:
+    if issubclass(model_class, ashnets.AshNetsForQuestionAnswering):
         return torch.rand(batch_size, config.num_labels, generator=generator)  # soft VQA scores
     return torch.randint(0, len(model_class.class_names), (batch_size,), generator=generator)
 
@@ -91,16 +91,16 @@ class AshNetsTesterMixin(ModelTesterMixin):
 
     def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
         inputs = super()._prepare_for_class(inputs_dict, model_class, return_labels)
-        if return_labels and model_class in HEADS_WITH_LABELS:
+        if return_labels and issubclass(model_class, HEADS_WITH_LABELS):
             inputs["labels"] = _labels(model_class, inputs["input_ids"].shape[0], self.model_tester.get_config())
-        if return_labels and model_class is ashnets.AshNetsForRetrieval:
+        if return_labels and issubclass(model_class, ashnets.AshNetsForRetrieval):
             inputs["return_loss"] = True
         return inputs
 
     def _trained_classes(self):
         """The classes with a loss: the base encoder has none (transformers skips base models by a list of its own
         model names, which a third-party model is not in)."""
-        return tuple(cls for cls in self.all_model_classes if cls is not ashnets.AshNetsModel)
+        return tuple(cls for cls in self.all_model_classes if not issubclass(cls, ashnets.AshNetsModel))
 
     def test_training(self):
         with unittest.mock.patch.object(self, "all_model_classes", self._trained_classes()):
@@ -180,6 +180,73 @@ class AshNetsForImagesAndTextClassificationTest(AshNetsTesterMixin, unittest.Tes
     def test_retain_grad_hidden_states_attentions(self):
         self.skipTest("NLVR2's hidden states place a sample's two fused passes side by side (batch B): each layer's is "
                       "a concatenation made for the output, not a tensor on the loss's path, so it gets no gradient")
+
+
+class GshnModelTester(AshNetsModelTester):
+    """The ASH-Nets tester with GSHN's inputs: `segment_ids` beside the pixels; the visual tokens are the segment slots
+    and the global node."""
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.num_visual_tokens = self.get_config().num_visual_tokens
+        self.key_length = self.text_length + self.num_visual_tokens
+        self.seq_length = self.key_length * self.num_images
+        self.vision_model_tester = GshnImageInputsTester(self)
+
+    def get_config(self):
+        # MVM masks each visual token with mvm_probability; 0.5 makes a batch without a masked token (whose MVM head
+        # then gets no gradient in one of the gradient-checkpointing test's two runs) practically impossible.
+        return tiny_gshn_config(vocab_size=VOCAB_SIZE, mask_token_id=4, num_labels=3, mvm_probability=0.5)
+
+    def prepare_config_and_inputs_for_common(self):
+        config, inputs = super().prepare_config_and_inputs_for_common()
+        ids = random_segment_ids(self.batch_size * self.num_images, self.image_size, config.max_segments)
+        inputs["segment_ids"] = ids.view(self.batch_size, self.num_images, *ids.shape[1:]).squeeze(1)
+        return config, inputs
+
+
+class GshnImageInputsTester:
+    """What `get_image_features` takes: the common tests pick image inputs by name ("pixel"), which `segment_ids`
+    does not match, unless a vision tester gives them."""
+
+    def __init__(self, model_tester):
+        self.model_tester = model_tester
+        self.num_hidden_layers = model_tester.num_hidden_layers
+
+    def prepare_config_and_inputs_for_common(self):
+        config, inputs = self.model_tester.prepare_config_and_inputs_for_common()
+        return config, {"pixel_values": inputs["pixel_values"], "segment_ids": inputs["segment_ids"]}
+
+
+class GshnModelTest(AshNetsModelTest):
+    all_model_classes = (ashnets.GshnModel, ashnets.GshnForQuestionAnswering, ashnets.GshnForEntailment,
+                         ashnets.GshnForPreTraining)
+    additional_model_inputs = ["pixel_values", "segment_ids"]
+
+    def setUp(self):
+        self.model_tester = GshnModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=ashnets.GshnConfig, hidden_size=48)
+
+    def _with_text_config(self, test):
+        with unittest.mock.patch.object(ashnets.GshnConfig, "text_config", property(lambda config: config),
+                                        create=True):
+            test()
+
+
+class GshnForRetrievalTest(AshNetsForRetrievalTest):
+    all_model_classes = (ashnets.GshnForRetrieval,)
+    additional_model_inputs = ["pixel_values", "segment_ids"]
+
+    def setUp(self):
+        self.model_tester = GshnModelTester(self)
+
+
+class GshnForImagesAndTextClassificationTest(AshNetsForImagesAndTextClassificationTest):
+    all_model_classes = (ashnets.GshnForImagesAndTextClassification,)
+    additional_model_inputs = ["pixel_values", "segment_ids"]
+
+    def setUp(self):
+        self.model_tester = GshnModelTester(self, num_images=2)
 
 import pickle  # noqa: E402
 import subprocess  # noqa: E402
