@@ -5,6 +5,8 @@ Runs with `python` and with `accelerate launch`. Data:
 
 * `--dataset easy-vqa` (default, offline): entailment statements derived from easy-VQA images
   ("there is a red circle made of paper" is neutral when the image shows a red circle).
+* `--dataset shape-scenes` (offline): statements about the attributes, counts and relations of scenes of 2-5 shapes
+  ("the red circle is above the blue square").
 * `--dataset snli-ve`: the official jsonl files (`--train_file`, `--eval_file`) and the Flickr30K image folder
   (`--image_dir`).
 * `--dataset <Hub id or local copy>`, e.g. `HuggingFaceM4/SNLI-VE`.
@@ -27,7 +29,8 @@ TASK = get_task("entailment")
 class DataArguments:
     """Which image-sentence pairs to train and evaluate on."""
 
-    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, snli-ve, or a Hub dataset id / local copy"})
+    dataset: str = field(
+        default="easy-vqa", metadata={"help": "easy-vqa, shape-scenes, snli-ve, or a Hub dataset id / local copy"})
     train_file: list[str] | None = field(default=None, metadata={"help": "snli_ve_train.jsonl"})
     eval_file: list[str] | None = field(default=None, metadata={"help": "snli_ve_dev.jsonl (or snli_ve_test.jsonl)"})
     image_dir: str | None = field(default=None, metadata={"help": "the Flickr30K image folder"})
@@ -43,6 +46,9 @@ def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, AshNetsTrainin
 def load_data(args):
     if args.dataset == "easy-vqa":
         load = TASK.loader("builtin")
+        return load("train"), load("test")
+    if args.dataset == "shape-scenes":
+        load = TASK.loader("shape-scenes")
         return load("train"), load("test")
     if args.dataset == "snli-ve":
         if not (args.train_file and args.eval_file and args.image_dir):

@@ -5,6 +5,8 @@ Runs with `python` and with `accelerate launch`. Data:
 
 * `--dataset easy-vqa` (default, offline): easy-VQA images captioned "a small red circle at the top left"; the test
   gallery keeps one image per distinct caption.
+* `--dataset shape-scenes` (offline): scenes of 2-5 shapes captioned "a red circle left of a blue square, and a green
+  triangle"; in the test gallery every caption has exactly one correct image.
 * `--dataset karpathy`: the Karpathy split JSON of COCO or Flickr30K (`--karpathy_file dataset_coco.json`) and the
   image root (`--image_root`); trains on train (+ restval), evaluates on `--eval_split` (test by default).
 * `--dataset <Hub id or local copy>`, e.g. `nlphuji/flickr30k` or `yerevann/coco-karpathy`.
@@ -29,7 +31,8 @@ TASK = get_task("retrieval")
 class DataArguments:
     """Which images and captions to train and evaluate on."""
 
-    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, karpathy, or a Hub dataset id / local copy"})
+    dataset: str = field(
+        default="easy-vqa", metadata={"help": "easy-vqa, shape-scenes, karpathy, or a Hub dataset id / local copy"})
     karpathy_file: str | None = field(default=None, metadata={"help": "dataset_coco.json or dataset_flickr30k.json"})
     image_root: str | None = field(default=None, metadata={"help": "image root of the Karpathy JSON's file paths"})
     train_split: str = "train"
@@ -58,6 +61,9 @@ def load_data(args):
     """(training pairs, evaluation gallery)."""
     if args.dataset == "easy-vqa":
         load = TASK.loader("builtin")
+        return load("train", pairs=True), load("test")
+    if args.dataset == "shape-scenes":
+        load = TASK.loader("shape-scenes")
         return load("train", pairs=True), load("test")
     if args.dataset == "karpathy":
         if not (args.karpathy_file and args.image_root):

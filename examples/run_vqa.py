@@ -4,6 +4,8 @@
 Runs with `python examples/run_vqa.py ...` and with `accelerate launch examples/run_vqa.py ...`. Data:
 
 * `--dataset easy-vqa` (default, offline): the easy-VQA PyPI package, 13 answers.
+* `--dataset shape-scenes` (offline): 2-5 shapes per image, questions about attributes, counts and relations
+  (`modeling_ashnets.data.shape_scenes`, drawn into a cache folder on first use), 17 answers.
 * `--dataset vqa-v2`: the official files, `--train_questions/--train_annotations/--train_images` and the same for
   `--eval_*`; the answer vocabulary is the `--num_answers` (3,129) most frequent training answers.
 * `--dataset <Hub id or local copy>`, e.g. `HuggingFaceM4/VQAv2` or `lmms-lab/VQAv2`, with `--answer_vocabulary`
@@ -29,7 +31,8 @@ TASK = get_task("vqa")
 class DataArguments:
     """Which questions to train and evaluate on."""
 
-    dataset: str = field(default="easy-vqa", metadata={"help": "easy-vqa, vqa-v2, or a Hub dataset id / local copy"})
+    dataset: str = field(
+        default="easy-vqa", metadata={"help": "easy-vqa, shape-scenes, vqa-v2, or a Hub dataset id / local copy"})
     train_questions: list[str] | None = field(default=None, metadata={"help": "VQA v2 questions JSON file(s) (train)"})
     train_annotations: list[str] | None = field(
         default=None, metadata={"help": "VQA v2 annotations JSON file(s) (train)"})
@@ -57,6 +60,11 @@ def load_data(args):
 
         load = TASK.loader("builtin")
         return load("train"), load("test"), easy_vqa_answers()
+    if args.dataset == "shape-scenes":
+        from modeling_ashnets.data.shape_scenes import shape_scenes_answers
+
+        load = TASK.loader("shape-scenes")
+        return load("train"), load("test"), shape_scenes_answers()
     if args.dataset == "vqa-v2":
         from modeling_ashnets.data.vqa_v2 import build_answer_vocabulary
 

@@ -39,10 +39,11 @@ class TaskSpec:
     `text_column`; `labels` is "soft_scores" (`labels` + `scores` -> (B, num_labels) targets), "class_id" (`label` ->
     (B,), indices into `label_names`) or None. `drop_last` keeps every training batch full (contrastive losses).
 
-    Data: `loaders` by source ("builtin" is the offline easy-VQA set, "files" the official files, "hub" Hub ids);
-    `hub_features` are the rows' columns (the file loader's features) and `hub_required` the columns a Hub dataset
-    must give. Evaluation: `evaluator` takes (model, loader of collated batches), or, with `evaluates_gallery`,
-    (model, processor, dataset, batch_size=, rerank_k=). `card` describes its checkpoints (None: the encoder's card).
+    Data: `loaders` by source ("builtin" is the offline easy-VQA set, "shape-scenes" the offline multi-object scenes
+    drawn in code, "files" the official files, "hub" Hub ids); `hub_features` are the rows' columns (the file
+    loader's features) and `hub_required` the columns a Hub dataset must give. Evaluation: `evaluator` takes (model,
+    loader of collated batches), or, with `evaluates_gallery`, (model, processor, dataset, batch_size=, rerank_k=).
+    `card` describes its checkpoints (None: the encoder's card).
     """
 
     name: str
@@ -95,7 +96,8 @@ TASKS: dict[str, TaskSpec] = {
         predictor="cli._predict_vqa",
         text_column="question",
         labels="soft_scores",
-        loaders={"builtin": "data.easy_vqa.load_easy_vqa", "files": "data.vqa_v2.load_vqa_v2", "hub": _DOWNSTREAM_HUB},
+        loaders={"builtin": "data.easy_vqa.load_easy_vqa", "shape-scenes": "data.shape_scenes.load_shape_scenes",
+                 "files": "data.vqa_v2.load_vqa_v2", "hub": _DOWNSTREAM_HUB},
         hub_features="data.vqa_v2.VQA_V2_FEATURES",
         hub_required=("question_id", "image", "question"),
         evaluator="evaluation.evaluate_vqa",
@@ -116,8 +118,9 @@ TASKS: dict[str, TaskSpec] = {
         predictor="cli._predict_retrieval",
         text_column="caption",
         drop_last=True,
-        loaders={"builtin": "data.easy_vqa.load_easy_vqa_retrieval", "files": "data.karpathy.load_karpathy",
-                 "hub": _DOWNSTREAM_HUB},
+        loaders={"builtin": "data.easy_vqa.load_easy_vqa_retrieval",
+                 "shape-scenes": "data.shape_scenes.load_shape_scenes_retrieval",
+                 "files": "data.karpathy.load_karpathy", "hub": _DOWNSTREAM_HUB},
         hub_features="data.karpathy.KARPATHY_IMAGE_FEATURES",
         hub_required=("image", "captions"),
         evaluator="evaluation.evaluate_retrieval",
@@ -141,8 +144,9 @@ TASKS: dict[str, TaskSpec] = {
         text_column="hypothesis",
         labels="class_id",
         label_names=("entailment", "neutral", "contradiction"),  # SNLI-VE's classes, in its label order
-        loaders={"builtin": "data.easy_vqa.load_easy_vqa_entailment", "files": "data.snli_ve.load_snli_ve",
-                 "hub": _DOWNSTREAM_HUB},
+        loaders={"builtin": "data.easy_vqa.load_easy_vqa_entailment",
+                 "shape-scenes": "data.shape_scenes.load_shape_scenes_entailment",
+                 "files": "data.snli_ve.load_snli_ve", "hub": _DOWNSTREAM_HUB},
         hub_features="data.snli_ve.SNLI_VE_FEATURES",
         hub_required=("image", "hypothesis", "label"),
         evaluator="evaluation.evaluate_classification",
