@@ -15,6 +15,7 @@ from .configuration_ashnets import AshNetsConfig
 from .configuration_gshn import GshnConfig
 from .configuration_spikeclip import SpikeClipConfig, SpikeClipTextConfig, SpikeClipVisionConfig
 from .image_processing_ashnets import AshNetsImageProcessor, AshNetsImageProcessorTorchvision
+from .image_processing_gshn import GshnImageProcessor, GshnImageProcessorTorchvision
 from .modeling_ashnets import (
     ENTAILMENT_LABELS,
     NLVR2_LABELS,
@@ -45,6 +46,7 @@ from .pretrained_parts import init_backbone_from_resnet, init_fusion_from_bert
 from .image_processing_spikeclip import SpikeClipImageProcessor, SpikeClipImageProcessorTorchvision
 from .modeling_spikeclip import SpikeClipModel, SpikeClipOutput, SpikeClipPreTrainedModel
 from .processing_ashnets import AshNetsProcessor
+from .processing_gshn import GshnProcessor
 from .processing_spikeclip import SpikeClipProcessor
 from .tasks import TASKS, TaskSpec, get_task
 
@@ -54,6 +56,9 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ENTAILMENT_LABELS",
     "GshnConfig",
+    "GshnImageProcessor",
+    "GshnImageProcessorTorchvision",
+    "GshnProcessor",
     "GshnForEntailment",
     "GshnForImagesAndTextClassification",
     "GshnForPreTraining",
@@ -142,7 +147,12 @@ def _register_gshn():
     """GSHN takes ASH-Nets' Auto classes and pipelines, with its own config, heads and processor."""
     AutoConfig.register(GshnConfig.model_type, GshnConfig, exist_ok=True)
     AutoModel.register(GshnConfig, GshnModel, exist_ok=True)
-    # PROCESSORS-PENDING
+    AutoImageProcessor.register(
+        GshnConfig,
+        image_processor_classes={"pil": GshnImageProcessor, "torchvision": GshnImageProcessorTorchvision},
+        exist_ok=True,
+    )
+    AutoProcessor.register(GshnConfig, GshnProcessor, exist_ok=True)
     GshnConfig.register_for_auto_class()
     GshnModel.register_for_auto_class("AutoModel")
     for task in TASKS.values():

