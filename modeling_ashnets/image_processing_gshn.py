@@ -62,7 +62,9 @@ class _GshnSegmentsMixin(_AshNetsImageInputsMixin):
         features["segment_ids"] = torch.from_numpy(segment_ids) if tensors == "pt" else list(segment_ids)
         return features
 
-    def _segment_ids(self, image: Image.Image, given, height: int, width: int) -> np.ndarray:
+    def _segment_ids(self, image, given, height: int, width: int) -> np.ndarray:
+        if given is None and not isinstance(image, Image.Image):  # do_convert_rgb=False kept the input's own form
+            image = to_rgb_image(image, self.max_image_pixels)
         if given is None:
             if self.segment_source == "given":
                 raise ValueError("This image processor takes each image's segments with the data "

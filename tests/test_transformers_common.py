@@ -469,3 +469,29 @@ class SpikeClipProcessorTest(ProcessorTesterMixin, unittest.TestCase):
                       "list is a batch of NLVR2 pairs, refused unless each holds two images; SpikeCLIP takes flat "
                       "lists of texts and images in any numbers, so text without an image is simply text "
                       "(tests/test_spikeclip.py checks both).")
+
+
+class GshnImageProcessingTester(AshNetsImageProcessingTester):
+    def _get_image_processing_classes(self):
+        return {"pil": ashnets.GshnImageProcessor, "torchvision": ashnets.GshnImageProcessorTorchvision}
+
+
+class GshnImageProcessingTest(AshNetsImageProcessingTest):
+    """ASH-Nets' checks, on GSHN's image processors (the same pixels, plus superpixel segment_ids of the random
+    images)."""
+
+    image_processor_tester_class = GshnImageProcessingTester
+
+
+class GshnProcessorTest(ProcessorTesterMixin, unittest.TestCase):
+    processor_class = ashnets.GshnProcessor
+
+    @classmethod
+    def _setup_tokenizer(cls):
+        return AshNetsProcessorTest._setup_tokenizer()
+
+    @classmethod
+    def _setup_image_processor(cls):
+        return ashnets.GshnImageProcessor(max_segments=8)
+
+    test_processor_text_has_no_visual = AshNetsProcessorTest.test_processor_text_has_no_visual
