@@ -157,6 +157,11 @@ class AshNetsConfig(PreTrainedConfig):
             this project's choice, see `AshNetsForPreTraining`).
         itc_weight, itm_weight, mlm_weight, mvm_weight, stua_weight (`float`, default 1.0 each): weights of the
             objectives in the total loss; 0 switches an objective off (it is then not computed).
+        stl_weight, pair_weight (`float`, default 0.0 each; GSHN's defaults are 1.0): GSHN's objectives, which
+            work on ASH-Nets too. STL (Spiked Text Learning): the caption's token states, presented to the same SNN,
+            give a spiking text summary that the image's SNN summary is aligned with by InfoNCE (text guides the
+            discrete semantics). Pairs: the max-violation triplet loss over the batch's image and caption embeddings.
+        pair_margin (`float`, defaults to 0.2): the pairs objective's margin in cosine similarity.
     """
 
     model_type = "ashnets"
@@ -213,6 +218,9 @@ class AshNetsConfig(PreTrainedConfig):
     mlm_weight: float | int = 1.0
     mvm_weight: float | int = 1.0
     stua_weight: float | int = 1.0
+    stl_weight: float | int = 0.0
+    pair_weight: float | int = 0.0
+    pair_margin: float | int = 0.2
 
     def __post_init__(self, **kwargs):
         if isinstance(self.backbone_config, dict):
@@ -344,7 +352,8 @@ class AshNetsConfig(PreTrainedConfig):
             raise ValueError(f"visual_dictionary_decay must be in [0, 1), got {self.visual_dictionary_decay}.")
         if self.visual_dictionary_size < 2:
             raise ValueError(f"visual_dictionary_size must be >= 2, got {self.visual_dictionary_size}.")
-        for name in ("itc_weight", "itm_weight", "mlm_weight", "mvm_weight", "stua_weight"):
+        for name in ("itc_weight", "itm_weight", "mlm_weight", "mvm_weight", "stua_weight", "stl_weight",
+                     "pair_weight", "pair_margin"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 switches the objective off), got {getattr(self, name)}.")
         for name in ("snn_surrogate_alpha", "snn_tdbn_alpha"):

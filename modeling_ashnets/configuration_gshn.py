@@ -85,6 +85,8 @@ class GshnConfig(AshNetsConfig):
         graph_dropout (`float`, defaults to 0.1): dropout on the graph attention coefficients and outputs.
         graph_global_node (`bool`, defaults to `True`): add a node pooled over the whole image, linked to every
             segment, so that information crosses the graph in two hops whatever the segments' adjacency.
+
+    Pre-training: GSHN's objectives are on by default (`stl_weight=1.0`, `pair_weight=1.0`; see AshNetsConfig).
     """
 
     model_type = "gshn"
@@ -94,6 +96,8 @@ class GshnConfig(AshNetsConfig):
     graph_num_heads: int = 4
     graph_dropout: float | int = 0.1
     graph_global_node: bool = True
+    stl_weight: float | int = 1.0
+    pair_weight: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         if getattr(self, "auto_map", None) is None and "auto_map" not in kwargs:

@@ -22,6 +22,7 @@ __all__ = [
     "dual_distillation_loss",
     "DualDistillationLoss",
     "gather_with_grad",
+    "hardest_negative_triplet_loss",
     "image_text_matching_loss",
     "info_nce",
     "mask_tokens_for_mlm",
@@ -93,6 +94,19 @@ def contrastive_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logi
     positives = positive_pairs(all_keys)[rows]
     return (info_nce(logit_scale * all_images[rows] @ all_texts.t(), positives)
             + info_nce(logit_scale * all_texts[rows] @ all_images.t(), positives)) / 2
+
+
+def hardest_negative_triplet_loss(similarity: torch.Tensor, positives: torch.Tensor,
+                                  margin: float = 0.2) -> torch.Tensor:
+    """GSHN's contrastive pairs, read as VSE++'s max-violation triplet loss (Faghri et al. 2018): each matched pair
+    (image i, caption i) must beat its hardest negative caption and its hardest negative image by `margin` in
+    cosine `similarity` (images x captions). Pairs marked in `positives` (equal captions) are never negatives; an
+    image with no negative in the batch adds nothing."""
+    matched = similarity.diagonal()
+    negatives = similarity.masked_fill(positives, float("-inf"))
+    hardest_caption, hardest_image = negatives.amax(dim=1), negatives.amax(dim=0)
+    violations = (margin - matched + hardest_caption).clamp(min=0) + (margin - matched + hardest_image).clamp(min=0)
+    return violations.mean()
 
 
 def image_text_matching_loss(

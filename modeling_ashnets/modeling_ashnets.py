@@ -30,6 +30,7 @@ from .input_values import check_input_values
 from .losses import (
     caption_keys,
     contrastive_loss,
+    hardest_negative_triplet_loss,
     image_text_matching_loss,
     info_nce,
     MlmMasking,
@@ -220,6 +221,8 @@ class AshNetsPreTrainedModel(PreTrainedModel):
         elif isinstance(module, AshNetsForPreTraining):
             init.constant_(module.logit_scale, float(self.config.logit_scale_init_value))
             init.constant_(module.stua_logit_scale, float(self.config.logit_scale_init_value))
+            if module.stl_logit_scale is not None:
+                init.constant_(module.stl_logit_scale, float(self.config.logit_scale_init_value))
             init.normal_(module.visual_mask_embedding, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, AshNetsVisualDictionary):
             # Empty until the first training batch fills it (a pre-training head loaded from a task checkpoint).
@@ -1000,7 +1003,8 @@ def fused_matcher(head, texts: dict, visual_embeds: torch.Tensor):
 class AshNetsPreTrainingOutput(ModelOutput):
     r"""
     loss: weighted sum of the objectives that are on (`config.<objective>_weight > 0`).
-    itc_loss, itm_loss, mlm_loss, mvm_loss, stua_loss: each objective's loss (None when switched off).
+    itc_loss, itm_loss, mlm_loss, mvm_loss, stua_loss, stl_loss, pair_loss: each objective's loss (None when
+        switched off).
     logits_per_image (`(batch, batch)`): ITC similarities of this batch (they choose the SNN's `similar` inputs).
     mlm_logits (`(batch, num_predictions, vocab_size)`): MLM predictions at `mlm_positions` of the masked text.
     mlm_positions (`(batch, num_predictions)`): the caption positions `mlm_logits` predict: with the default
@@ -1019,6 +1023,8 @@ class AshNetsPreTrainingOutput(ModelOutput):
     mlm_loss: torch.Tensor | None = None
     mvm_loss: torch.Tensor | None = None
     stua_loss: torch.Tensor | None = None
+    stl_loss: torch.Tensor | None = None
+    pair_loss: torch.Tensor | None = None
     logits_per_image: torch.Tensor | None = None
     mlm_logits: torch.Tensor | None = None
     mlm_positions: torch.Tensor | None = None
@@ -1044,8 +1050,9 @@ class AshNetsPredictionHead(nn.Module):
 
 class AshNetsForPreTraining(AshNetsPreTrainedModel):
     """ASH-Nets pre-training on image-caption pairs: ITC, ITM (hard negatives by ITC similarity), MLM, MVM and STUA,
-    each returned on its own and summed with the config's weights. ITC's similarities feed the SNN's `similar` input
-    mode in the fused passes.
+    plus GSHN's STL and contrastive pairs (off unless their weights are set; on in GshnConfig), each returned on its
+    own and summed with the config's weights. ITC's similarities feed the SNN's `similar` input mode in the fused
+    passes.
 
     MVM follows SOHO: a visual dictionary (moving-average codebook, straight-through estimator) quantises the hybrid
     visual features; masked tokens are replaced by a learned mask embedding and their entry is predicted. This
@@ -1059,11 +1066,12 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
     base_model_class = AshNetsModel  # the encoder the head wraps (GSHN's heads wrap GshnModel)
 
     def __init__(self, config: AshNetsConfig):
-        if not config.use_snn and config.stua_weight > 0:
-            raise ValueError(
-                f"STUA aligns the SNN's summary with the text, and use_snn=False leaves the SNN out: set stua_weight=0 "
-                f"(got {config.stua_weight})."
-            )
+        for name in ("stua", "stl"):
+            if not config.use_snn and getattr(config, f"{name}_weight") > 0:
+                raise ValueError(
+                    f"{name.upper()} aligns the SNN's summary with the text, and use_snn=False leaves the SNN out: set "
+                    f"{name}_weight=0 (got {getattr(config, f'{name}_weight')})."
+                )
         super().__init__(config)
         self.ashnets = self.base_model_class(config)
         self.mlm_head = AshNetsPredictionHead(config, config.vocab_size)
@@ -1076,6 +1084,10 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.stua_projection = nn.Linear(config.snn_hidden_size, config.projection_dim)
         self.stua_logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.stl_projection = self.stl_logit_scale = None  # Spiked Text Learning's, when it is on
+        if config.stl_weight > 0:
+            self.stl_projection = nn.Linear(config.snn_hidden_size, config.projection_dim)
+            self.stl_logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.post_init()
 
     def get_output_embeddings(self):
@@ -1169,6 +1181,16 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             spiking = nn.functional.normalize(self.stua_projection(snn_summary), dim=-1)
             return info_nce(self.stua_logit_scale.exp() * spiking @ text_embeds.detach().t(), positives)
 
+        def spiked_text_learning():
+            # STL: the caption's token states, presented to the same SNN, are "spiked text"; the image's spiking
+            # summary moves towards its caption's (and the SNN learns one spike code for both).
+            text_rates, _, _ = self.ashnets.snn(text_outputs.last_hidden_state.detach(), "repeat", None)
+            real = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).to(text_rates.dtype)
+            text_summary = (text_rates * real.unsqueeze(-1)).sum(dim=1) / real.sum(dim=1, keepdim=True)
+            spiking, spiked_text = (nn.functional.normalize(self.stl_projection(summary), dim=-1)
+                                    for summary in (snn_summary, text_summary))
+            return info_nce(self.stl_logit_scale.exp() * spiking @ spiked_text.t(), positives)
+
         objectives = {
             "itc": lambda: contrastive_loss(image_embeds, text_embeds, self.logit_scale.exp(), keys),
             "itm": lambda: image_text_matching_loss(
@@ -1176,6 +1198,8 @@ class AshNetsForPreTraining(AshNetsPreTrainedModel):
             "mlm": lambda: masked()["mlm"],
             "mvm": lambda: masked()["mvm"],
             "stua": spiking_to_text,
+            "stl": spiked_text_learning,
+            "pair": lambda: hardest_negative_triplet_loss(image_embeds @ text_embeds.t(), positives, config.pair_margin),
         }
         weights = {name: getattr(config, f"{name}_weight") for name in objectives}
         losses = {name: objective() for name, objective in objectives.items() if weights[name] > 0}
