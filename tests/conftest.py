@@ -41,7 +41,7 @@ def tiny_gshn_config(**overrides):
     from modeling_ashnets import GshnConfig
 
     values = tiny_config().to_dict()
-    for key in ("model_type", "transformers_version", "auto_map", "architectures"):
+    for key in ("model_type", "transformers_version", "auto_map", "architectures", "stl_weight", "pair_weight"):
         values.pop(key, None)
     values.update(backbone_config={"embedding_size": 8, "hidden_sizes": [8, 16, 32], "depths": [1, 1, 1],
                                    "layer_type": "basic"}, max_segments=5, graph_num_layers=1, graph_num_heads=2)

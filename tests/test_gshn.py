@@ -190,3 +190,36 @@ def test_save_and_load(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).logits, expected, rtol=0, atol=0)
         torch.testing.assert_close(base(**batch).pooler_output, model.ashnets(**batch).pooler_output)
+
+
+def test_hardest_negative_triplet_loss_by_hand():
+    from modeling_ashnets.losses import hardest_negative_triplet_loss
+
+    similarity = torch.tensor([[0.9, 0.8, 0.1], [0.2, 0.5, 0.6], [0.0, 0.3, 0.7]])
+    positives = torch.eye(3, dtype=torch.bool)
+    # image 0: caption 1 is 0.1 short of the margin; image 1: caption 2 beats its own by 0.1 (+0.2 margin) and
+    # image 0's 0.8 for caption 1 beats it by 0.3 (+0.2); image 2: its hardest image (1: 0.6) is within 0.1.
+    expected = ((0.2 - 0.9 + 0.8) + 0.0 + (0.2 - 0.5 + 0.6) + (0.2 - 0.5 + 0.8) + 0.0 + (0.2 - 0.7 + 0.6)) / 3
+    torch.testing.assert_close(hardest_negative_triplet_loss(similarity, positives), torch.tensor(expected))
+    everything = torch.ones(3, 3, dtype=torch.bool)  # one caption for all: no negatives, no loss
+    assert hardest_negative_triplet_loss(similarity, everything) == 0
+
+
+def test_pretraining_objectives_stl_and_pairs():
+    from modeling_ashnets import AshNetsForPreTraining, GshnForPreTraining
+
+    batch = inputs(batch_size=3)
+    torch.manual_seed(0)
+    gshn = GshnForPreTraining(tiny_gshn_config()).train()
+    output = gshn(**batch)
+    assert output.stl_loss > 0 and output.pair_loss >= 0 and output.stua_loss is not None
+    output.loss.backward()
+    assert gshn.stl_projection.weight.grad.abs().sum() > 0
+    off = GshnForPreTraining(tiny_gshn_config(stl_weight=0, pair_weight=0)).train()(**batch)
+    assert off.stl_loss is None and off.pair_loss is None
+    torch.manual_seed(0)
+    ashnets = AshNetsForPreTraining(tiny_config(stl_weight=1.0, pair_weight=0.5)).train()  # ASH-Nets takes them too
+    del batch["segment_ids"]
+    assert ashnets(**batch).stl_loss is not None
+    with pytest.raises(ValueError, match="STL aligns the SNN's summary"):
+        GshnForPreTraining(tiny_gshn_config(use_snn=False, stua_weight=0))
