@@ -180,3 +180,26 @@ def test_remote_code_and_vqa_pipeline_in_a_fresh_process(tmp_path, scenes, token
          str(torch.get_num_threads())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "FRESH PROCESS OK GshnProcessor GshnForQuestionAnswering" in result.stdout
+
+
+@pytest.mark.parametrize("source", ["pixels", "given"])
+def test_vqa_script_trains_gshn_on_the_shape_scenes(tmp_path, monkeypatch, source):
+    """`run_vqa.py --preset gshn-tiny --dataset shape-scenes`: a few steps with segments from the pixels or from the
+    data's panoptic PNGs; the saved folder loads as GSHN with its processor's segment settings."""
+    from examples import run_vqa
+    from transformers import AutoModelForVisualQuestionAnswering
+
+    from modeling_ashnets.data.shape_scenes import SHAPE_SCENES_NUM_IMAGES
+
+    monkeypatch.setenv("ASHNETS_SHAPE_SCENES_DIR", str(tmp_path / "scenes"))
+    monkeypatch.setitem(SHAPE_SCENES_NUM_IMAGES, "train", 12)  # the default sizes, made small for the test
+    monkeypatch.setitem(SHAPE_SCENES_NUM_IMAGES, "test", 6)
+    output = tmp_path / "gshn-vqa"
+    result = run_vqa.main(["--preset", "gshn-tiny", "--dataset", "shape-scenes", "--segment_source", source,
+                           "--snn_time_steps", "2", "--per_device_train_batch_size", "8", "--max_train_steps", "2",
+                           "--max_eval_samples", "16", "--output_dir", str(output), "--seed", "0"])
+    assert result.global_step == 2 and 0.0 <= result.eval_metrics["eval_accuracy"] <= 1.0
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(output)
+    processor = AutoProcessor.from_pretrained(output, backend="pil")
+    assert type(model) is GshnForQuestionAnswering and model.config.max_segments == 8
+    assert processor.image_processor.segment_source == source
