@@ -79,6 +79,10 @@ def _template(value, field: str) -> str:
     return value
 
 
+# The file holding each fused family's heads in a saved folder (ASH-Nets' otherwise).
+MODEL_FILES = {"gshn": "modeling_gshn"}
+
+
 class EndpointHandler:
     def __init__(self, path: str = ""):
         with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
@@ -98,7 +102,8 @@ class EndpointHandler:
         if task.pipeline:
             self.pipeline = pipeline(task.pipeline[0], model=path, trust_remote_code=True)
         else:
-            model_class = get_class_from_dynamic_module(f"modeling_ashnets.{task.head}", path)
+            module = MODEL_FILES.get(config.get("model_type"), "modeling_ashnets")  # the family's model code
+            model_class = get_class_from_dynamic_module(f"{module}.{self.architecture}", path)
             self.model = model_class.from_pretrained(path).eval()
             self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
             self.load_image = get_class_from_dynamic_module("image_inputs.load_image_reference", path)

@@ -13,7 +13,7 @@ import shutil
 
 from transformers import AutoProcessor
 
-from . import modeling_ashnets, modeling_spikeclip
+from . import modeling_ashnets, modeling_gshn, modeling_spikeclip
 from .model_card import build_model_card
 
 
@@ -24,11 +24,12 @@ RUN_RECORDS = ("eval_results.json", "train_results.json")
 
 
 # The model module and default class of each model family (config.json's `model_type`).
-FAMILIES = {"ashnets": (modeling_ashnets, "AshNetsModel"), "spikeclip": (modeling_spikeclip, "SpikeClipModel")}
+FAMILIES = {"ashnets": (modeling_ashnets, "AshNetsModel"), "spikeclip": (modeling_spikeclip, "SpikeClipModel"),
+            "gshn": (modeling_gshn, "GshnModel")}
 
 
 def load_checkpoint(model_dir: str):
-    """(model, processor, architecture name) of a checkpoint folder written by a training script (ASH-Nets or
+    """(model, processor, architecture name) of a checkpoint folder written by a training script (ASH-Nets, GSHN or
     SpikeCLIP), with this package's classes; clear errors when the folder lacks its config or its processor."""
     config_file = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_file):

@@ -105,6 +105,7 @@ def build_model_card(
     if config.get("model_type") == "spikeclip":
         return _build_spikeclip_card(folder, config, repo_id, dataset, energy, limitations)
     architecture = (config.get("architectures") or ["AshNetsModel"])[0]
+    gshn = config.get("model_type") == "gshn"
     task = task_of_head(architecture)
     head = task.card if task and task.card else _ENCODER
     metrics, trained = _read_json(folder, "eval_results.json"), _read_json(folder, "train_results.json")
@@ -115,18 +116,22 @@ def build_model_card(
     card_data = ModelCardData(
         library_name="transformers",
         license="apache-2.0",
-        tags=["custom_code", "ashnets", "spiking-neural-network", "vision-language"],
+        tags=["custom_code", "ashnets", *(["gshn", "graph-neural-network"] if gshn else []), "spiking-neural-network",
+              "vision-language"],
         pipeline_tag=head.pipeline_tag,
         datasets=[dataset_info[0]] if dataset_info else None,
         model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
     grid = -(-config["image_size"] // 32) // config.get("visual_pool_size", 1)
+    visual_tokens = (f"up to {config['max_segments']} segment nodes and a global node" if gshn
+                     else f"{grid * grid} visual tokens")
     parameters = _parameter_count(folder, config)
     summary = (
-        f"An ASH-Nets checkpoint (`{architecture}`) trained by this project's scripts."
+        f"A{' GSHN' if gshn else 'n ASH-Nets'} checkpoint (`{architecture}`) trained by this project's scripts."
         if metrics or trained else
-        f"An ASH-Nets `{architecture}` with **randomly initialised weights**: an architecture to train, not a model "
+        f"A{' GSHN' if gshn else 'n ASH-Nets'} `{architecture}` with **randomly initialised weights**: an "
+        "architecture to train, not a model "
         "to use. Pre-training at this size has not been run by this project (see Limitations)."
     )
     return ModelCard.from_template(
@@ -136,9 +141,10 @@ def build_model_card(
         summary=summary,
         usage=head.usage.format(repo=repo_id),
         architecture=architecture,
+        model_description=GSHN_DESCRIPTION if gshn else ASHNETS_DESCRIPTION,
         backbone=f"ResNet ({config.get('backbone')}, stage widths {backbone.get('hidden_sizes')})",
         image_size=config["image_size"],
-        num_visual_tokens=grid * grid,
+        visual_tokens=visual_tokens,
         snn_num_layers=config["snn_num_layers"] if config.get("use_snn", True) else 0,
         snn_hidden_size=config["snn_hidden_size"],
         snn_time_steps=config["snn_time_steps"],
@@ -163,6 +169,26 @@ def build_model_card(
             "Numbers above are what this checkpoint measured, on the data named, nothing more."
         ),
     )
+
+
+ASHNETS_DESCRIPTION = (
+    "ASH-Nets (Chen et al., arXiv 2308.09455) is a vision-language encoder. Its visual side has two parts: a CNN, the "
+    "*visual concrete encoder*, which gives continuous features, and a spiking network, the *semantic abstract "
+    "encoder*, built from LIF neurons with threshold-dependent batch norm. The spiking network integrates those "
+    "features over T time steps, and its firing rates are the discrete features. A learned per-channel *summary "
+    "ratio* adds the spike rates back into the visual tokens. A BERT-shaped single-stream transformer then fuses the "
+    "visual tokens with the text. This implementation reads the paper where it is silent (see the package README, "
+    "\"Model\")."
+)
+GSHN_DESCRIPTION = (
+    "GSHN (Zhang et al., arXiv 2501.19069) is ASH-Nets' successor: its visual tokens are panoptic segments. Each "
+    "segment's mask pools the CNN's feature map into a graph node; a graph attention network over the nodes gives the "
+    "continuous features and a spiking network (LIF neurons, threshold-dependent batch norm) over the same nodes the "
+    "discrete ones, merged as `V' = r * E_snn + F_gat` with a learned ratio. A BERT-shaped single-stream transformer "
+    "fuses the nodes, with their geometry, and the text. The processor computes the segments (`segment_ids`): SLIC "
+    "superpixels, flat-colour regions or a panoptic model. This implementation reads the paper where it is silent "
+    "(see the package's docs/model.md, section 8)."
+)
 
 
 # SpikeCLIP: zero-shot image classification; the data sets its prompt sets (zero_shot.py) name.
@@ -276,14 +302,15 @@ def _parameter_count(folder: str, config: dict) -> int:
             return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
     import torch
 
-    from . import modeling_ashnets, modeling_spikeclip
+    from . import modeling_ashnets, modeling_gshn, modeling_spikeclip
     from .configuration_ashnets import AshNetsConfig
+    from .configuration_gshn import GshnConfig
     from .configuration_spikeclip import SpikeClipConfig
 
-    module, config_class, default = (
-        (modeling_spikeclip, SpikeClipConfig, "SpikeClipModel") if config.get("model_type") == "spikeclip"
-        else (modeling_ashnets, AshNetsConfig, "AshNetsModel")
-    )
+    module, config_class, default = {
+        "spikeclip": (modeling_spikeclip, SpikeClipConfig, "SpikeClipModel"),
+        "gshn": (modeling_gshn, GshnConfig, "GshnModel"),
+    }.get(config.get("model_type"), (modeling_ashnets, AshNetsConfig, "AshNetsModel"))
     architecture = (config.get("architectures") or [default])[0]
     values = {k: v for k, v in config.items() if k not in ("architectures", "auto_map", "model_type", "transformers_version")}
     with torch.device("meta"):

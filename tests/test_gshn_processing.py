@@ -203,3 +203,27 @@ def test_vqa_script_trains_gshn_on_the_shape_scenes(tmp_path, monkeypatch, sourc
     processor = AutoProcessor.from_pretrained(output, backend="pil")
     assert type(model) is GshnForQuestionAnswering and model.config.max_segments == 8
     assert processor.image_processor.segment_source == source
+
+
+def test_exported_entailment_checkpoint_is_served_by_the_handler(tmp_path, scenes, tokenizer):
+    """`ashnets export` of a GSHN entailment checkpoint (a head without a pipeline): the exported folder's
+    handler loads GSHN's head from its own code and answers JSON payloads."""
+    import base64
+    import importlib.util
+
+    from modeling_ashnets import GshnForEntailment
+    from modeling_ashnets.hub_export import export_checkpoint
+
+    torch.manual_seed(0)
+    folder = tmp_path / "ve"
+    GshnForEntailment(tiny_gshn_config(image_size=96, max_segments=8)).eval().save_pretrained(folder)
+    make_processor(tokenizer).save_pretrained(folder)
+    exported = export_checkpoint(str(folder), str(tmp_path / "exported"), "org/gshn-tiny-ve")
+    spec = importlib.util.spec_from_file_location("exported_gshn_handler", os.path.join(exported, "handler.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = module.EndpointHandler(exported)
+    image = base64.b64encode(open(scenes["image"][0], "rb").read()).decode()
+    result = handler({"inputs": {"image": image, "hypothesis": "there are two circles"}})
+    assert [entry["label"] for entry in result] == ["entailment", "neutral", "contradiction"]
+    assert "GSHN" in open(os.path.join(exported, "README.md"), encoding="utf-8").read()
