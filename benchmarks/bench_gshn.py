@@ -17,9 +17,9 @@ same text) and the blank-image control (the same questions about a white image, 
     python -m benchmarks.bench_gshn --dataset easy-vqa --models gshn-tiny/pixels ashnets-tiny --seeds 0 1 2
     python -m benchmarks.bench_gshn --report_only
 
-Writes benchmarks/results/gshn/<dataset>/<model>.json (curves per seed; adding seeds trains only the new ones) and
-benchmarks/results/gshn.md (mean and worst seed per model, the controls, energy per component, throughput, and the
-segment sources' share of inference time).
+Writes benchmarks/results/gshn/<name or dataset>/<model>.json (curves per seed; adding seeds trains only the new
+ones) and benchmarks/results/gshn.md (mean and worst seed per model, the controls, energy per component, throughput,
+and the segment sources' share of inference time).
 """
 
 import argparse
@@ -305,7 +305,8 @@ def write_table() -> None:
         types = next(iter(results.values()))["question_types"]
         prior = next(iter(results.values()))["text_only_prior"]
         prior_cells = " | ".join(f"{100 * prior.get(key, 0):.1f}" for key in ("overall", *types))
-        lines += [f"### {folder.name}", "",
+        budget = next(iter(results.values()))["arguments"]["budget_seconds"]
+        lines += [f"### {folder.name} ({budget:.0f} s of training per model and seed)", "",
                   "| model | seeds | steps | overall | " + " | ".join(types) + " | blank image | "
                   "energy per sample (uJ): cnn / graph / snn / fusion | samples/s | "
                   "segments' share: batched / single |",
@@ -348,6 +349,7 @@ def main(argv=None):
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--eval_points", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--max_test_questions", type=int, default=None, help="a smaller test set (screening)")
+    parser.add_argument("--name", default=None, help="results folder (default: the dataset's name)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the table from the stored runs")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -370,7 +372,7 @@ def main(argv=None):
         train, test = splits[name.partition("/")[2] or None]
         arguments = {key: getattr(args, key) for key in ("budget_seconds", "batch_size", "learning_rate",
                                                           "eval_points", "max_test_questions")}
-        path = RESULTS / "gshn" / args.dataset / f"{name.replace('/', '-')}.json"
+        path = RESULTS / "gshn" / (args.name or args.dataset) / f"{name.replace('/', '-')}.json"
         runs = stored_runs(path, arguments)
         for seed in args.seeds:
             if seed not in runs:
