@@ -34,6 +34,7 @@ from torch import nn
 from transformers import AutoTokenizer, get_scheduler
 
 from benchmarks.bench_easy_vqa import vilt_of_similar_size
+from benchmarks.bench_grounding import accuracy_by_type, evaluate  # any split with .batch, .labels, .type_masks
 from benchmarks.results_files import stored_runs, write_variant
 from modeling_ashnets import (
     AshNetsConfig,
@@ -131,26 +132,6 @@ def text_only_prior(train: VqaTensors, test: VqaTensors) -> dict[str, float]:
     predictions = [(by_text[question] or by_type[kind] or overall).most_common(1)[0][0]
                    for question, kind in zip(test.questions, test.types)]
     return accuracy_by_type(torch.tensor(predictions), test)
-
-
-def accuracy_by_type(predictions: torch.Tensor, split: VqaTensors) -> dict[str, float]:
-    correct = (predictions == split.labels).float()
-    result = {"overall": correct.mean().item()}
-    for kind, mask in split.type_masks.items():
-        if mask.any():
-            result[kind] = correct[mask].mean().item()
-    return result
-
-
-@torch.no_grad()
-def evaluate(model, split: VqaTensors, blank: bool = False, batch_size: int = 512) -> dict[str, float]:
-    model.eval()
-    predictions = []
-    for start in range(0, len(split), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(split)))
-        predictions.append(model(**split.batch(index, blank)).logits.argmax(-1))
-    model.train()
-    return accuracy_by_type(torch.cat(predictions), split)
 
 
 def build_model(name: str, spec: dict, id2label: dict, parameters_of_ashnets: int):

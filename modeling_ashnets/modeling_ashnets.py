@@ -385,7 +385,7 @@ class AshNetsModel(AshNetsPreTrainedModel):
         # The spiking branch; None in the ANN-only ablation (use_snn=False).
         self.snn = AshNetsSemanticAbstractEncoder(config) if config.use_snn else None
         self.summary_ratio = AshNetsSummaryRatio(config) if config.use_snn else None
-        self.visual_embeddings = AshNetsVisualEmbeddings(config)
+        self._add_visual_token_layers(config)
         self.modality_type_embeddings = nn.Embedding(2, config.hidden_size)
         self.encoder = AshNetsEncoder(config)
         self.pooler = AshNetsPooler(config)
@@ -397,6 +397,11 @@ class AshNetsModel(AshNetsPreTrainedModel):
             self.text_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
             self.visual_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
         self.post_init()
+
+    def _add_visual_token_layers(self, config: AshNetsConfig) -> None:
+        """What turns the hybrid features into visual tokens: 2-D grid positions here (GSHN's graph and node
+        embeddings in GshnModel)."""
+        self.visual_embeddings = AshNetsVisualEmbeddings(config)
 
     def get_input_embeddings(self):
         return self.text_embeddings.word_embeddings

@@ -18,7 +18,6 @@ from torch import nn
 from transformers import initialization as init
 
 from .configuration_gshn import GSHN_PROCESSOR_CODE_FILES, GshnConfig
-from .fusion_transformer import AshNetsEncoder, AshNetsPooler, AshNetsTextEmbeddings
 from .modeling_ashnets import (
     IMAGE_MODALITY,
     AshNetsForEntailment,
@@ -28,10 +27,7 @@ from .modeling_ashnets import (
     AshNetsForRetrieval,
     AshNetsModel,
     AshNetsPreTrainedModel,
-    AshNetsSummaryRatio,
 )
-from .semantic_abstract_encoder import AshNetsSemanticAbstractEncoder
-from .visual_concrete_encoder import AshNetsVisualConcreteEncoder
 
 
 __all__ = [
@@ -212,24 +208,9 @@ class GshnModel(GshnPreTrainedModel, AshNetsModel):
     """The GSHN encoder: ASH-Nets' encoder with segment nodes, graph attention and the SNN over the nodes as its
     visual tokens. Joint, text-only and image-only passes are allowed, as in `AshNetsModel`."""
 
-    def __init__(self, config: GshnConfig, add_projection_layers: bool = True):
-        GshnPreTrainedModel.__init__(self, config)
-        self.text_embeddings = AshNetsTextEmbeddings(config)
-        self.visual_encoder = AshNetsVisualConcreteEncoder(config)  # the CNN whose map the segments pool
+    def _add_visual_token_layers(self, config: GshnConfig) -> None:
         self.graph_attention = GshnGraphAttention(config) if config.graph_num_layers > 0 else None
-        self.snn = AshNetsSemanticAbstractEncoder(config) if config.use_snn else None
-        self.summary_ratio = AshNetsSummaryRatio(config) if config.use_snn else None
         self.node_embeddings = GshnNodeEmbeddings(config)
-        self.modality_type_embeddings = nn.Embedding(2, config.hidden_size)
-        self.encoder = AshNetsEncoder(config)
-        self.pooler = AshNetsPooler(config)
-        self.contrastive_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-                                 if config.contrastive_summary == "layer_norm" and add_projection_layers else None)
-        self.text_projection = self.visual_projection = None
-        if add_projection_layers:
-            self.text_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
-            self.visual_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
-        self.post_init()
 
     def cnn_features(
         self, pixel_values: torch.Tensor, segment_ids: torch.Tensor | None = None

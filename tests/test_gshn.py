@@ -55,18 +55,12 @@ def test_heads_are_found_by_task():
 
 def test_graph_attention_equals_pytorch_geometric_gatconv():
     """The dense layer is GATConv (concat heads, bias) on the same graph: equal outputs for equal weights."""
-    GATConv = pytest.importorskip("torch_geometric.nn").GATConv  # noqa: N806 (the class, imported here)
+    pytest.importorskip("torch_geometric")
+    from benchmarks.bench_gat import layers  # the dense layer and a GATConv holding its weights
+
     torch.manual_seed(0)
     batch, nodes, hidden, heads = 3, 6, 16, 4
-    dense = GshnGraphAttentionLayer(hidden, heads, dropout=0.0)
-    for parameter in (dense.attention_source, dense.attention_target, dense.bias):
-        torch.nn.init.normal_(parameter)
-    reference = GATConv(hidden, hidden // heads, heads=heads, concat=True, add_self_loops=False)
-    with torch.no_grad():
-        reference.lin.weight.copy_(dense.linear.weight)
-        reference.att_src.copy_(dense.attention_source[None])
-        reference.att_dst.copy_(dense.attention_target[None])
-        reference.bias.copy_(dense.bias)
+    dense, reference = layers(hidden, heads)
     features = torch.randn(batch, nodes, hidden)
     adjacency = torch.rand(batch, nodes, nodes) < 0.4
     adjacency |= adjacency.transpose(1, 2) | torch.eye(nodes, dtype=torch.bool)
