@@ -8,7 +8,7 @@ So `GshnConfig` is an `AshNetsConfig` with the segment and graph settings added.
 
 from huggingface_hub.dataclasses import strict
 
-from .configuration_ashnets import CUSTOM_BACKBONE, AshNetsConfig
+from .configuration_ashnets import AshNetsConfig
 from .tasks import TASKS
 
 
@@ -41,27 +41,17 @@ GSHN_PROCESSOR_CODE_FILES = (
 _PRESETS = {
     # The paper's scale: ResNet-152 and BERT-base fusion, as ashnets-base; up to 32 segments per image.
     "gshn-base": {"max_segments": 32},
-    # CPU-sized: ashnets-tiny's widths with a 3-stage ResNet (stride 16), so that 64-96 pixel images still give a
-    # feature map fine enough for the masks to pool different cells for different objects.
+    # CPU-sized: ashnets-tiny with a 3-stage ResNet (stride 16) on 96-pixel images, so that the feature map is fine
+    # enough for the masks to pool different cells for different objects.
     "gshn-tiny": {
-        "hidden_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 512,
-        "max_position_embeddings": 128,
+        **AshNetsConfig.presets()["ashnets-tiny"],
         "image_size": 96,
-        "backbone": CUSTOM_BACKBONE,
         "backbone_config": {
             "embedding_size": 32,
             "hidden_sizes": [32, 64, 128],
             "depths": [1, 1, 1],
             "layer_type": "basic",
         },
-        "snn_time_steps": 4,
-        "snn_num_layers": 2,
-        "snn_hidden_size": 128,
-        "projection_dim": 128,
-        "visual_dictionary_size": 256,
         "max_segments": 8,
         "graph_num_layers": 1,
     },

@@ -75,7 +75,8 @@ class AshNetsCollator:
     `inputs` holds `input_ids`, `attention_mask`, `token_type_ids`, `pixel_values` ((B, 2, C, H, W) for NLVR2), GSHN's
     `segment_ids` ((B, H, W); from the image processor, or read from the rows' `segments_column` of COCO panoptic
     PNGs when the image processor's `segment_source` is "given") and the labels the task has (its `TaskSpec.labels`):
-    soft scores (B, num_labels) from `labels` / `scores` (VQA), class ids (B,) from `label` (entailment, NLVR2). It is None when every sample of the batch was skipped.
+    soft scores (B, num_labels) from `labels` / `scores` (VQA), class ids (B,) from `label` (entailment, NLVR2).
+    It is None when every sample of the batch was skipped.
     `image_cache_size` keeps that many processed images in memory (keyed by path), which pays off when small data sets
     revisit their images every epoch.
     """
@@ -130,19 +131,21 @@ class AshNetsCollator:
         cells = self._cells(row)
         if len(cells) != self.spec.images_per_sample:
             raise ValueError(f"a {self.task!r} sample needs {self.spec.images_per_sample} images, got {len(cells)}")
-        segments = self._segments(row, len(cells))
+        panoptic = self._panoptic_cells(row, len(cells))
         loaded = []
-        for cell, segment_map in zip(cells, segments):
+        for cell, panoptic_cell in zip(cells, panoptic):
             key = _cell_key(cell)
             if key is not None and key in self._cache:
                 self._cache.move_to_end(key)
                 loaded.append(self._cache[key])
-            else:
+            else:  # the id map is read only for images not yet processed
+                segment_map = None if panoptic_cell is None else read_coco_panoptic(
+                    panoptic_cell, max_segments=self.processor.image_processor.max_segments)[0]
                 loaded.append((decode_image_cell(cell), segment_map))
         return loaded
 
-    def _segments(self, row: dict, count: int) -> list:
-        """Each image's id map read from the row's COCO panoptic PNG(s) when segments come with the data, else Nones."""
+    def _panoptic_cells(self, row: dict, count: int) -> list:
+        """Each image's COCO panoptic PNG path when segments come with the data, else Nones."""
         if self.segments_column is None:
             return [None] * count
         cells = row.get(self.segments_column)
@@ -151,8 +154,7 @@ class AshNetsCollator:
             raise ValueError(f"the image processor takes segments from the data, so rows need "
                              f"{self.segments_column!r}: {count} panoptic PNG path(s), got "
                              f"{row.get(self.segments_column)!r}")
-        maximum = self.processor.image_processor.max_segments
-        return [read_coco_panoptic(cell, max_segments=maximum)[0] for cell in cells]
+        return cells
 
     def _image_inputs(self, cells: list, loaded: list) -> list[dict[str, torch.Tensor]]:
         """Each image's processed inputs: `pixel_values` (C, H, W) and, for GSHN, `segment_ids` (H, W). Decoded images
