@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers.image_processing_backends import PilBackend, TorchvisionBackend
+from transformers.processing_utils import ImagesKwargs
 
 from .image_inputs import decode_image, flatten_image_batch, to_rgb_image
 from .image_processing_ashnets import _AshNetsImageInputsMixin
@@ -27,8 +28,19 @@ __all__ = ["SEGMENT_SOURCES", "GshnImageProcessor", "GshnImageProcessorTorchvisi
 SEGMENT_SOURCES = (*OFFLINE_SOURCES, "given")
 
 
+class GshnImageProcessorKwargs(ImagesKwargs, total=False):
+    """The image keyword arguments a GSHN processor call routes to its image processor (transformers finds the
+    class by the processor's name plus `Kwargs`)."""
+
+    segments: object  # one id map per image (array or tensor, height x width), at the image's resolution
+
+
+GshnImageProcessorTorchvisionKwargs = GshnImageProcessorKwargs
+
+
 class _GshnSegmentsMixin(_AshNetsImageInputsMixin):
     model_input_names = ["pixel_values", "segment_ids"]
+    valid_kwargs = GshnImageProcessorKwargs
 
     def __init__(self, segment_source: str = "superpixels", max_segments: int = 32, **kwargs):
         if segment_source not in SEGMENT_SOURCES:

@@ -59,8 +59,12 @@ class AshNetsProcessor(ProcessorMixin):
         if texts is not None:
             data.update(self.tokenizer(texts, **options["text_kwargs"]))
         if images is not None:
-            data.update(self.image_processor(images, **options["images_kwargs"]))
+            data.update(self._image_features(images, options["images_kwargs"]))
         return BatchFeature(data, tensor_type=options["text_kwargs"].get("return_tensors"))
+
+    def _image_features(self, images, images_kwargs: dict) -> dict:
+        """The image processor's outputs for `images` (a family's processor adds inputs of its own here)."""
+        return self.image_processor(images, **images_kwargs)
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         """Also writes this package's processing code and an `auto_map`, so that

@@ -6,7 +6,7 @@ from transformers import BatchFeature
 
 from .configuration_gshn import GSHN_AUTO_MAP, GSHN_PROCESSOR_CODE_FILES
 from .image_inputs import flatten_image_batch, to_rgb_image
-from .processing_ashnets import AshNetsProcessor, _checked_texts
+from .processing_ashnets import AshNetsProcessor
 from .segments import panoptic_model_segments
 
 
@@ -37,18 +37,14 @@ class GshnProcessor(AshNetsProcessor):
     def __call__(self, images=None, text=None, segments=None, **kwargs) -> BatchFeature:
         """images: one image, a list, or a list of NLVR2 pairs; text: a string or a list of strings, one per image
         (or pair); segments: optional id maps, one per image, at the image's resolution."""
-        if images is None and text is None:
-            raise ValueError("Pass images, text or both.")
-        if segments is not None and images is None:
-            raise ValueError("segments belong to images: pass the images too.")
-        texts = None if text is None else _checked_texts(text, images)
-        options = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
-        data = {}
-        if texts is not None:
-            data.update(self.tokenizer(texts, **options["text_kwargs"]))
-        if images is not None:
-            if segments is None and self.segmenter is not None:
-                flat, _ = flatten_image_batch(images)
-                segments = self.segmenter([to_rgb_image(image) for image in flat])
-            data.update(self.image_processor(images, segments=segments, **options["images_kwargs"]))
-        return BatchFeature(data, tensor_type=options["text_kwargs"].get("return_tensors"))
+        if segments is not None:
+            if images is None:
+                raise ValueError("segments belong to images: pass the images too.")
+            kwargs["images_kwargs"] = {**kwargs.get("images_kwargs", {}), "segments": segments}
+        return super().__call__(images, text, **kwargs)
+
+    def _image_features(self, images, images_kwargs: dict) -> dict:
+        if images_kwargs.get("segments") is None and self.segmenter is not None:
+            flat, _ = flatten_image_batch(images)
+            images_kwargs = {**images_kwargs, "segments": self.segmenter([to_rgb_image(image) for image in flat])}
+        return super()._image_features(images, images_kwargs)
