@@ -14,7 +14,7 @@ Beside every number: the text-only prior (each test question answered with the m
 same text) and the blank-image control (the same questions about a white image, segmented by the same source).
 
     python -m benchmarks.bench_gshn --dataset shape-scenes --seeds 0 1 2 --budget_seconds 240
-    python -m benchmarks.bench_gshn --dataset easy-vqa --models gshn-tiny/pixels ashnets-tiny --seeds 0 1 2
+    python -m benchmarks.bench_gshn --dataset easy-vqa --models gshn-tiny/pixels --steps 3618 --eval_points 0.5 1
     python -m benchmarks.bench_gshn --report_only
 
 Writes benchmarks/results/gshn/<name or dataset>/<model>.json (curves per seed; adding seeds trains only the new
@@ -198,7 +198,7 @@ def train_one_seed(args, name: str, seed: int, train: VqaTensors, test: VqaTenso
         while True:
             yield from torch.randperm(len(train), generator=generator).split(args.batch_size)[:-1]
 
-    total = max(1, int(args.budget_seconds / step_seconds))
+    total = args.steps or max(1, int(args.budget_seconds / step_seconds))
     torch.manual_seed(seed)
     model = build_model(name, spec, id2label, reference).train()
     stream = batches()
@@ -286,8 +286,10 @@ def write_table() -> None:
         types = next(iter(results.values()))["question_types"]
         prior = next(iter(results.values()))["text_only_prior"]
         prior_cells = " | ".join(f"{100 * prior.get(key, 0):.1f}" for key in ("overall", *types))
-        budget = next(iter(results.values()))["arguments"]["budget_seconds"]
-        lines += [f"### {folder.name} ({budget:.0f} s of training per model and seed)", "",
+        arguments = next(iter(results.values()))["arguments"]
+        budget = (f"{arguments['steps']} training steps" if arguments.get("steps")
+                  else f"{arguments['budget_seconds']:.0f} s of training")
+        lines += [f"### {folder.name} ({budget} per model and seed)", "",
                   "| model | seeds | steps | overall | " + " | ".join(types) + " | blank image | "
                   "energy per sample (uJ): cnn / graph / snn / fusion | samples/s | "
                   "segments' share: batched / single |",
@@ -326,6 +328,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget_seconds", type=float, default=240.0, help="training time per model and seed")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train every model for this many steps instead of the budget (a recipe's length)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--eval_points", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
@@ -351,7 +355,7 @@ def main(argv=None):
     print("seconds per training step:", {name: round(value, 3) for name, value in step_seconds.items()}, flush=True)
     for name in args.models:
         train, test = splits[name.partition("/")[2] or None]
-        arguments = {key: getattr(args, key) for key in ("budget_seconds", "batch_size", "learning_rate",
+        arguments = {key: getattr(args, key) for key in ("budget_seconds", "steps", "batch_size", "learning_rate",
                                                           "eval_points", "max_test_questions")}
         path = RESULTS / "gshn" / (args.name or args.dataset) / f"{name.replace('/', '-')}.json"
         runs = stored_runs(path, arguments)

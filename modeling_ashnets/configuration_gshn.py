@@ -75,6 +75,9 @@ class GshnConfig(AshNetsConfig):
         graph_dropout (`float`, defaults to 0.1): dropout on the graph attention coefficients and outputs.
         graph_global_node (`bool`, defaults to `True`): add a node pooled over the whole image, linked to every
             segment, so that information crosses the graph in two hops whatever the segments' adjacency.
+        segment_outline_size (`int`, defaults to 8): each segment's mask, cropped to its bounding box and resampled
+            to this size squared, is projected into its token beside its geometry: the segment's shape, which pooling
+            the CNN's cells inside the mask loses at a coarse feature map. 0 leaves it out (the paper's nodes).
 
     Pre-training: GSHN's objectives are on by default (`stl_weight=1.0`, `pair_weight=1.0`; see AshNetsConfig).
     """
@@ -86,6 +89,7 @@ class GshnConfig(AshNetsConfig):
     graph_num_heads: int = 4
     graph_dropout: float | int = 0.1
     graph_global_node: bool = True
+    segment_outline_size: int = 8
     stl_weight: float | int = 1.0
     pair_weight: float | int = 1.0
 
@@ -113,6 +117,8 @@ class GshnConfig(AshNetsConfig):
             raise ValueError(
                 f"graph_num_heads ({self.graph_num_heads}) must be >= 1 and divide hidden_size ({self.hidden_size})."
             )
+        if self.segment_outline_size < 0:
+            raise ValueError(f"segment_outline_size must be >= 0 (0 leaves it out), got {self.segment_outline_size}.")
         if not 0 <= self.graph_dropout < 1:
             raise ValueError(f"graph_dropout must be in [0, 1), got {self.graph_dropout}.")
         if self.snn_input_mode != "repeat":

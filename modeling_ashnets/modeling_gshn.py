@@ -51,6 +51,7 @@ class GshnSegmentGraph(NamedTuple):
     geometry: torch.Tensor  # (B, N, 5) centre x, centre y, width, height and area of each node's segment
     present: torch.Tensor  # (B, N) bool: a segment fills the slot (the global node always does)
     adjacency: torch.Tensor  # (B, N, N) bool: node i reads node j; self-loops included
+    outline: torch.Tensor  # (B, N, size * size) each segment's mask inside its bounding box (0 columns: none)
 
 
 def segment_one_hot(segment_ids: torch.Tensor, max_segments: int, dtype: torch.dtype) -> torch.Tensor:
@@ -72,6 +73,31 @@ def segment_geometry(masks: torch.Tensor) -> torch.Tensor:
     centre_y = (masks.sum(dim=-1) * ys).sum(dim=-1) / safe
     box_width, box_height = columns.sum(dim=-1) / width, rows.sum(dim=-1) / height  # extent along each axis
     return torch.stack([centre_x, centre_y, box_width, box_height, area / (height * width)], dim=-1)
+
+
+def segment_outline(masks: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, S, H, W) masks -> (B, S, size * size): each mask cropped to its bounding box and resampled (bilinear) to
+    size x size, so that a circle, a square and a triangle differ whatever their size and place (zeros for empty
+    slots). Pure tensor operations: no per-segment loop, no device sync."""
+    batch, slots, height, width = masks.shape
+    if size == 0:
+        return masks.new_zeros(batch, slots, 0)
+
+    def extent(reach: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # first and last covered index -> the box's edges in grid_sample's coordinates (-1 and 1: the image's edges)
+        first = reach.argmax(dim=-1)
+        last = length - 1 - reach.flip(-1).argmax(dim=-1)
+        return (2 * first / length - 1).to(masks.dtype), (2 * (last + 1) / length - 1).to(masks.dtype)
+
+    left, right = extent(masks.amax(dim=-2), width)
+    top, bottom = extent(masks.amax(dim=-1), height)
+    theta = masks.new_zeros(batch * slots, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = ((right - left) / 2).flatten(), ((right + left) / 2).flatten()
+    theta[:, 1, 1], theta[:, 1, 2] = ((bottom - top) / 2).flatten(), ((bottom + top) / 2).flatten()
+    grid = nn.functional.affine_grid(theta, [batch * slots, 1, size, size], align_corners=False)
+    outline = nn.functional.grid_sample(masks.reshape(batch * slots, 1, height, width), grid, align_corners=False)
+    present = masks.flatten(2).amax(dim=-1, keepdim=True)  # an empty slot's "box" would sample its corner
+    return outline.view(batch, slots, size * size) * present
 
 
 def segment_adjacency(masks: torch.Tensor) -> torch.Tensor:
@@ -135,17 +161,22 @@ class GshnGraphAttention(nn.Module):
 
 class GshnNodeEmbeddings(nn.Module):
     """Nodes (B, N, hidden) -> the fusion transformer's visual tokens: each segment's geometry (centre, size, area)
-    projected and added, LayerNorm, dropout; empty slots become the learned "no segment" token."""
+    and outline projected and added, LayerNorm, dropout; empty slots become the learned "no segment" token."""
 
     def __init__(self, config: GshnConfig):
         super().__init__()
         self.geometry = nn.Linear(GEOMETRY_FEATURES, config.hidden_size)
+        size = config.segment_outline_size
+        self.outline = nn.Linear(size * size, config.hidden_size) if size > 0 else None
         self.empty_segment = nn.Parameter(torch.zeros(config.hidden_size))
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, nodes: torch.Tensor, graph: GshnSegmentGraph) -> torch.Tensor:
-        tokens = self.dropout(self.layer_norm(nodes + self.geometry(graph.geometry.to(nodes.dtype))))
+        tokens = nodes + self.geometry(graph.geometry.to(nodes.dtype))
+        if self.outline is not None:
+            tokens = tokens + self.outline(graph.outline.to(nodes.dtype))
+        tokens = self.dropout(self.layer_norm(tokens))
         return torch.where(graph.present.unsqueeze(-1), tokens, self.empty_segment.to(tokens.dtype))
 
 
@@ -227,6 +258,7 @@ class GshnModel(GshnPreTrainedModel, AshNetsModel):
         nodes = shares @ cells / shares.sum(dim=-1, keepdim=True).clamp(min=1e-6)
         present = masks.flatten(2).amax(dim=-1) > 0
         geometry = segment_geometry(masks)
+        outline = segment_outline(masks, self.config.segment_outline_size)
         adjacency = segment_adjacency(masks) & present.unsqueeze(1)
         adjacency |= torch.eye(adjacency.shape[-1], dtype=torch.bool, device=adjacency.device)  # empty slots too
         if self.config.graph_global_node:
@@ -234,11 +266,12 @@ class GshnModel(GshnPreTrainedModel, AshNetsModel):
             nodes = torch.cat([cells.mean(dim=1, keepdim=True), nodes], dim=1)
             whole = geometry.new_tensor([0.5, 0.5, 1.0, 1.0, 1.0]).expand(batch, 1, GEOMETRY_FEATURES)
             geometry = torch.cat([whole, geometry], dim=1)
+            outline = torch.cat([outline.new_ones(batch, 1, outline.shape[-1]), outline], dim=1)  # the whole image
             present = torch.cat([present.new_ones(batch, 1), present], dim=1)
             linked = torch.cat([present[:, None, 1:], adjacency], dim=1)  # row 0: the global node reads every segment
             column = present.unsqueeze(-1)  # column 0: every segment reads it (and it reads itself)
             adjacency = torch.cat([column, linked], dim=2)
-        return nodes, GshnSegmentGraph(geometry, present, adjacency)
+        return nodes, GshnSegmentGraph(geometry, present, adjacency, outline)
 
     def visual_features(
         self,

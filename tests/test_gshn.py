@@ -17,6 +17,7 @@ from modeling_ashnets.modeling_gshn import (
     segment_adjacency,
     segment_geometry,
     segment_one_hot,
+    segment_outline,
 )
 from modeling_ashnets.tasks import TASKS, task_of_head
 
@@ -83,6 +84,32 @@ def test_geometry_and_adjacency_of_drawn_segments():
     adjacency = segment_adjacency(masks)[0]
     assert adjacency[0, 1] and adjacency[1, 0] and adjacency[0, 0]
     assert not adjacency[0, 2] and not adjacency[2, 1] and not adjacency[3].any()
+
+
+def test_outline_tells_shapes_apart_whatever_their_size_and_place():
+    """A segment's outline is its mask inside its bounding box: the same for a square anywhere at any size, different
+    for a triangle; zeros for an empty slot."""
+    ids = torch.full((1, 32, 32), -1)
+    ids[0, 2:6, 3:7] = 0  # small square
+    ids[0, 12:28, 10:26] = 1  # large square
+    rows, columns = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    triangle = (columns >= 16) & (columns - 16 <= rows) & (rows < 16)  # a right triangle in the top-right corner
+    ids[0][triangle & (ids[0] == -1)] = 2
+    outline = segment_outline(segment_one_hot(ids, 4, torch.float32), 4)[0]
+    torch.testing.assert_close(outline[0], torch.ones(16))
+    torch.testing.assert_close(outline[1], torch.ones(16))
+    assert outline[2].min() == 0 and outline[2].max() == 1  # half the box: the triangle's own pattern
+    assert outline[3].abs().sum() == 0
+    assert segment_outline(segment_one_hot(ids, 4, torch.float32), 0).shape == (1, 4, 0)
+
+
+@pytest.mark.parametrize("size", [0, 3])
+def test_outline_size_sets_the_token_input(size):
+    model = seeded(GshnForQuestionAnswering, num_labels=4, segment_outline_size=size).train()
+    assert (model.ashnets.node_embeddings.outline is None) == (size == 0)
+    model(**inputs(), labels=torch.tensor([1, 3])).loss.backward()
+    with pytest.raises(Exception, match="segment_outline_size"):
+        tiny_gshn_config(segment_outline_size=-1)
 
 
 def test_nodes_pool_the_cells_their_segment_covers():
