@@ -21,6 +21,7 @@ ASH-Nets from the command line. A MODEL is a checkpoint folder written by a trai
   ashnets predict  --model runs/retrieval --image shape.png --labels "a red circle" "a blue triangle"
   ashnets predict  --model runs/ve --image shape.png --hypothesis "there is a circle"
   ashnets evaluate --model runs/easy-vqa --max_samples 1000
+  ashnets evaluate --model runs/gshn-vqa --dataset shape-scenes
   ashnets energy   --model runs/easy-vqa --twin runs/easy-vqa-ann-twin
   ashnets export   --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --output exported/
   ashnets push     --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --private
@@ -142,21 +143,31 @@ def _predict_entailment(model, processor, args) -> list[dict]:
     return [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(probabilities.tolist())]
 
 
+# The offline test sets a task checkpoint can be evaluated on (`--dataset`; "builtin" is easy-VQA).
+BUILT_IN_SOURCES = ("builtin", "shape-scenes")
+
+
 def evaluate(args) -> dict:
-    """Evaluates on the built-in test set of the checkpoint's task (its "builtin" loader and `evaluator`)."""
+    """Evaluates on a built-in test set of the checkpoint's task (its "builtin" loader, easy-VQA, or `--dataset
+    shape-scenes`, with its `evaluator`)."""
     from .data.collators import AshNetsCollator
     from .evaluation import evaluate_task
 
     if _is_zero_shot(args.model):
         return _write_metrics(_evaluate_zero_shot(args), args.output)
-    if args.prompt_set or args.dataset or args.template or args.split != "test":
-        raise SystemExit("--prompt_set, --dataset, --template and --split are for zero-shot (SpikeCLIP) checkpoints; "
-                         f"{args.model} is evaluated on its task's built-in test set.")
+    source = args.dataset or "builtin"
+    if args.prompt_set or args.template or args.split != "test" or source not in BUILT_IN_SOURCES:
+        raise SystemExit("--prompt_set, --template, --split and Hub or file --dataset are for zero-shot (SpikeCLIP) "
+                         f"checkpoints; {args.model} is evaluated on a built-in test set of its task: --dataset "
+                         f"{' or '.join(BUILT_IN_SOURCES)}.")
     model, processor, architecture = _load(args.model)
     task = task_of_head(architecture)
     if task is None or task.evaluator is None:
         raise SystemExit(f"{args.model} holds {architecture}, which has no evaluation; pass a task checkpoint.")
-    dataset = task.loader("builtin")("test", max_samples=args.max_samples)
+    if source not in task.loaders:
+        raise SystemExit(f"The {task.name} task has no {source!r} test set; it has "
+                         f"{sorted(set(task.loaders) & set(BUILT_IN_SOURCES))}.")
+    dataset = task.loader(source)("test", max_samples=args.max_samples)
     collator = AshNetsCollator(processor, task.name, num_labels=model.config.num_labels)
     metrics = evaluate_task(task.name, model, processor, dataset, collator, args.batch_size)
     return _write_metrics(metrics, args.output)
@@ -255,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top_k", type=int, default=5, help="how many answers or labels to print (default 5)")
     p.set_defaults(run=predict)
 
-    p = commands.add_parser("evaluate", help="evaluate a checkpoint on the built-in easy-VQA test set of its task",
-                            description="Evaluate a task checkpoint on the built-in (easy-VQA) test set of its task. "
+    p = commands.add_parser("evaluate", help="evaluate a checkpoint on a built-in test set of its task",
+                            description="Evaluate a task checkpoint on a built-in test set of its task (easy-VQA, or "
+                                        "the shape scenes with --dataset shape-scenes). "
                                         "For VQA v2, COCO, SNLI-VE or NLVR2, use the example scripts' evaluation. "
                                         "A SpikeCLIP checkpoint gets zero-shot top-1 / top-5 accuracy over a prompt "
                                         "set's classes: the built-in easy-VQA colour-shape set, or --dataset.")
@@ -267,9 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "eval_results.json, for its model card)")
     p.add_argument("--prompt_set", help="SpikeCLIP: easy-vqa (default), cifar10 or cifar100: class names, templates "
                                         "and the data set's image / label columns")
-    p.add_argument("--dataset", help="SpikeCLIP: a Hub id (uoft-cs/cifar10), save_to_disk folder, Parquet file or "
-                                     "folder of data files with the prompt set's columns (default: the built-in "
-                                     "easy-VQA set, or the prompt set's Hub id)")
+    p.add_argument("--dataset", help="task checkpoints: builtin (easy-VQA, the default) or shape-scenes; SpikeCLIP: "
+                                     "a Hub id (uoft-cs/cifar10), save_to_disk folder, Parquet file or folder of data "
+                                     "files with the prompt set's columns (default: the built-in easy-VQA set, or the "
+                                     "prompt set's Hub id)")
     p.add_argument("--split", default="test", help="SpikeCLIP: the split to evaluate (default test)")
     p.add_argument("--template", nargs="+", help="SpikeCLIP: prompt template(s) with {} replacing the prompt set's")
     p.set_defaults(run=evaluate)

@@ -13,7 +13,6 @@ from modeling_ashnets import (
     GshnModel,
 )
 from modeling_ashnets.modeling_gshn import (
-    GshnGraphAttentionLayer,
     segment_adjacency,
     segment_geometry,
     segment_one_hot,

@@ -2,6 +2,7 @@
 collator reading COCO panoptic PNGs), a panoptic model inside the processor, the scripts' GSHN presets, and a saved
 folder loading through remote code and the VQA pipeline where the package is not importable."""
 
+import json
 import os
 import subprocess
 import sys
@@ -203,6 +204,14 @@ def test_vqa_script_trains_gshn_on_the_shape_scenes(tmp_path, monkeypatch, sourc
     processor = AutoProcessor.from_pretrained(output, backend="pil")
     assert type(model) is GshnForQuestionAnswering and model.config.max_segments == 8
     assert processor.image_processor.segment_source == source
+    from modeling_ashnets.cli import main as cli
+
+    metrics_file = tmp_path / "m.json"
+    assert cli(["evaluate", "--model", str(output), "--dataset", "shape-scenes", "--output", str(metrics_file)]) == 0
+    metrics = json.loads(metrics_file.read_text())
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and metrics["eval_samples"] > 0, metrics
+    with pytest.raises(SystemExit, match="shape-scenes"):
+        cli(["evaluate", "--model", str(output), "--dataset", "vqa-v2"])
 
 
 def test_exported_entailment_checkpoint_is_served_by_the_handler(tmp_path, scenes, tokenizer):
