@@ -25,6 +25,7 @@ ASH-Nets from the command line. A MODEL is a checkpoint folder written by a trai
   ashnets energy   --model runs/easy-vqa --twin runs/easy-vqa-ann-twin
   ashnets export   --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --output exported/
   ashnets push     --model runs/easy-vqa --repo_id you/ashnets-tiny-easy-vqa --private
+  ashnets export-nir --model runs/easy-vqa --output exported/ashnets-snn.nir
 
 SpikeCLIP checkpoints (config.json model_type "spikeclip") classify zero-shot:
 
@@ -241,6 +242,14 @@ def push(args) -> dict:
     return {"repo_id": args.repo_id, "commit": url}
 
 
+def export_nir(args) -> list[dict]:
+    """Writes the checkpoint's spiking parts as NIR graphs (nir_export.py); prints what each graph reads."""
+    from .hub_export import load_model
+    from .nir_export import export_nir as write_graphs
+
+    return write_graphs(load_model(args.model).eval(), args.output, dt=args.dt)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ashnets", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -321,6 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commit_message", help="commit message (default: 'Upload ... with ashnets')")
     p.add_argument("--token", help="Hub token (default: the logged-in token or HF_TOKEN)")
     p.set_defaults(run=push)
+
+    p = commands.add_parser("export-nir", help="write the spiking parts as NIR graphs for neuromorphic hardware",
+                            description="Export the spiking parts of a checkpoint (ASH-Nets' and GSHN's spiking "
+                                        "encoder; SpikeCLIP's text encoder, tokenizer stages and block MLPs) as NIR "
+                                        "graphs, norms folded into the synapses. One part: --output itself; several: "
+                                        "<output stem>-<part>.nir each. Needs pip install 'ashnets[nir]'.")
+    p.add_argument("--model", required=True, help="checkpoint folder")
+    p.add_argument("--output", required=True, help="graph file to write, e.g. graph.nir")
+    p.add_argument("--dt", type=float, default=1e-4, help="seconds per time step in NIR's continuous time "
+                                                          "(default 1e-4, spikingjelly's)")
+    p.set_defaults(run=export_nir)
     return parser
 
 
@@ -330,7 +350,7 @@ def main(argv=None) -> int:
         raise SystemExit("ashnets push: pass --model (a checkpoint to export) or --folder (an exported folder).")
     try:
         result = args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as error:
         print(f"ashnets {args.command}: {error}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

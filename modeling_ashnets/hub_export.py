@@ -17,7 +17,7 @@ from . import modeling_ashnets, modeling_gshn, modeling_spikeclip
 from .model_card import build_model_card
 
 
-__all__ = ["export_checkpoint", "load_checkpoint", "push_folder"]
+__all__ = ["export_checkpoint", "load_checkpoint", "load_model", "push_folder"]
 
 HANDLER_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoint_handler.py")
 RUN_RECORDS = ("eval_results.json", "train_results.json")
@@ -28,16 +28,29 @@ FAMILIES = {"ashnets": (modeling_ashnets, "AshNetsModel"), "spikeclip": (modelin
             "gshn": (modeling_gshn, "GshnModel")}
 
 
+def load_model(model_dir: str):
+    """The model of a checkpoint folder (any family and head), without its processor."""
+    model_class, _ = _model_class(model_dir)
+    return model_class.from_pretrained(model_dir)
+
+
 def load_checkpoint(model_dir: str):
     """(model, processor, architecture name) of a checkpoint folder written by a training script (ASH-Nets, GSHN or
     SpikeCLIP), with this package's classes; clear errors when the folder lacks its config or its processor."""
+    model_class, architecture = _model_class(model_dir)
+    if not os.path.isfile(os.path.join(model_dir, "processor_config.json")):
+        raise FileNotFoundError(f"{model_dir} has no processor_config.json: save the processor next to the model "
+                                "(the training scripts do).")
+    processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
+    return model_class.from_pretrained(model_dir), processor, architecture
+
+
+def _model_class(model_dir: str):
+    """(this package's class for the folder's config.json, its name)."""
     config_file = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{model_dir} has no config.json: pass a folder written by save_pretrained "
                                 "(e.g. the --output_dir of a training script).")
-    if not os.path.isfile(os.path.join(model_dir, "processor_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no processor_config.json: save the processor next to the model "
-                                "(the training scripts do).")
     with open(config_file, encoding="utf-8") as handle:
         config = json.load(handle)
     model_type = config.get("model_type", "ashnets")
@@ -48,7 +61,7 @@ def load_checkpoint(model_dir: str):
     model_class = getattr(module, architecture, None)
     if model_class is None:
         raise ValueError(f"{model_dir} holds a {architecture}, which is not a class of {module.__name__}.")
-    return model_class.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir, backend="pil"), architecture
+    return model_class, architecture
 
 
 def export_checkpoint(
