@@ -13,6 +13,16 @@ from PIL import Image  # noqa: E402
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` are skipped, with the reason, where there is no GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: scripts/gpu_check.sh runs it on a machine with a GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 def tiny_config(**overrides):
     """Smaller than ashnets-tiny, for unit tests (the real bert-base-uncased vocabulary is kept)."""
     from modeling_ashnets import AshNetsConfig
