@@ -22,9 +22,10 @@ elif [ -x .venv/bin/python ]; then
 else
     python=python3
     if [ -d .whl ]; then
-        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/ashnets-site \
+        site="$(mktemp -d)"
+        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
             .whl/*.whl || exit 1
-        export PYTHONPATH="/tmp/ashnets-site${PYTHONPATH:+:$PYTHONPATH}"
+        export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
     fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
@@ -47,8 +48,8 @@ fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 echo "gpu_check: CUDA-marked tests"
-timeout 200 "$python" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "${OUT:-/tmp}/gpu_tests.log" \
-    || status=1
+timeout 200 "$python" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 \
+    | tee "${OUT:-$(mktemp -d)}/gpu_tests.log" || status=1
 echo "gpu_check: bf16 throughput, memory, MFU and LIF kernels"
 timeout 380 "$python" -m benchmarks.bench_gpu --output_dir "$results" || status=1
 echo "gpu_check: done (status $status); results in $results/gpu.json"

@@ -160,3 +160,26 @@ def test_missing_nir_names_the_extra(tmp_path, monkeypatch):
     model = AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny"))
     with pytest.raises(ImportError, match=r"ashnets\[nir\]"):
         export_nir(model, str(tmp_path / "g.nir"))
+
+
+def test_round_trip_notices_a_wrong_export(tmp_path):
+    """The comparison has teeth: a graph exported before a 5 % change of one norm's bias no longer spikes as the
+    model does."""
+    torch.manual_seed(0)
+    model = _prepare(AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny")))
+    [written] = export_nir(model, str(tmp_path / "snn.nir"))
+    with torch.no_grad():
+        model.snn.blocks[0].norm.bias.mul_(1.05)
+    tokens = torch.randn(3, 7, model.config.hidden_size, dtype=torch.float64)
+    _, _, spikes = model.snn(tokens, "repeat")
+    _, graph_spikes = simulate_nir(written["file"], tokens.flatten(0, 1).expand(model.config.snn_time_steps, -1, -1))
+    assert not torch.equal(spikes[0].reshape(graph_spikes["block0_lif"].shape), graph_spikes["block0_lif"])
+
+
+def test_drawing_example_writes_graphs_and_picture(tmp_path):
+    from examples.draw_nir_graphs import main as draw_main
+
+    draw_main(["--output_dir", str(tmp_path)])
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert "nir_graphs.png" in files and "ashnets-tiny.nir" in files and "spikeclip-tiny-text-encoder.nir" in files
+    assert (tmp_path / "nir_graphs.png").stat().st_size > 10_000
