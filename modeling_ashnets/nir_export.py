@@ -225,14 +225,21 @@ def export_nir(model: nn.Module, output: str, dt: float = DEFAULT_DT) -> list[di
     import nir
 
     parts = spiking_parts(model)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    written = []
+    if not dt > 0:
+        raise ValueError(f"dt must be a positive number of seconds per time step, got {dt}.")
+    if os.path.isdir(output):
+        raise ValueError(f"output {output!r} is a folder: pass a file path such as {os.path.join(output, 'snn.nir')}.")
+    graphs = []  # every graph is built before the first file is written, so a failure leaves no partial export
     for part in parts:
         dtype = next(part.network.parameters()).dtype
         example = torch.zeros(1, *part.input_shape, dtype=dtype)
         graph = nir_exchange.export_to_nir(part.network.eval(), example, dt=dt)
         graph.metadata = {"part": part.name, "reads": part.reads, "returns": part.returns, "dt": dt,
                           "model_type": getattr(model.config, "model_type", "")}
+        graphs.append(graph)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    written = []
+    for part, graph in zip(parts, graphs):
         path = _part_path(output, part, single=len(parts) == 1)
         nir.write(path, graph)
         written.append({"part": part.name, "file": path, "input_shape": list(part.input_shape),

@@ -155,6 +155,17 @@ def test_models_without_a_spiking_part_say_so(tmp_path):
     assert not (tmp_path / "g.nir").exists()
 
 
+def test_bad_arguments_are_refused_by_name(tmp_path, capsys):
+    model = AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny"))
+    with pytest.raises(ValueError, match="is a folder: pass a file path"):
+        export_nir(model, str(tmp_path))
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        export_nir(model, str(tmp_path / "g.nir"), dt=0.0)
+    assert cli_main(["export-nir", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "g.nir")]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_nir_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)  # as if `nir` were not installed
     model = AshNetsModel(AshNetsConfig.from_preset("ashnets-tiny"))
