@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.bench_performance import _sync, matmul_peak
 from benchmarks.results_files import machine, write_results
 
 
@@ -87,11 +88,6 @@ def build(preset: str, device: torch.device):
             batch["segment_ids"] = grid.expand(size, side, side).contiguous()
         return batch
     return model.to(device), make
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def _train_step(model, optimizer, batch, device):
@@ -178,20 +174,6 @@ def measure_model(preset: str, device, args) -> dict:
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
-
-
-def matmul_bf16_peak(device, size: int = 8192, repeats: int = 10) -> float:
-    """The best bf16 FLOP/s of a square matrix multiply: what the device delivers in practice."""
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    best = 0.0
-    for _ in range(repeats):
-        _sync(device)
-        started = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = max(best, 2 * size**3 / (time.perf_counter() - started))
-    return best
 
 
 def lif_inputs(seed: int = 0, steps: int = 10, shape=(4096, 512)) -> dict[str, torch.Tensor]:
@@ -305,7 +287,8 @@ def main(argv=None):
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke run)"
     peak = args.peak_tflops * 1e12 if args.peak_tflops else bf16_peak(name)
     results = {"device": name, "peak_bf16_tflops": peak / 1e12 if peak else None, "smoke": args.smoke,
-               "matmul_bf16_tflops": matmul_bf16_peak(device, size=256 if args.smoke else 8192) / 1e12,
+               "matmul_bf16_tflops": matmul_peak(device, sizes=(256 if args.smoke else 8192,), repeats=10,
+                                                 dtype=torch.bfloat16) / 1e12,
                "models": {}, "machine": machine()}
     for preset in args.presets:
         print(f"bench_gpu: {preset} ...", flush=True)

@@ -31,12 +31,12 @@ from modeling_ashnets import AshNetsConfig, AshNetsForQuestionAnswering
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def matmul_peak(device: torch.device, sizes=(1024, 2048, 4096), repeats: int = 5) -> float:
-    """fp32 FLOP/s of square matrix multiplies, the best of several sizes and runs: the machine's practical ceiling
-    for dense layers (an underestimate shows up as a share of peak above 100 %)."""
+def matmul_peak(device: torch.device, sizes=(1024, 2048, 4096), repeats: int = 5, dtype=torch.float32) -> float:
+    """FLOP/s of square matrix multiplies (fp32 by default), the best of several sizes and runs: the machine's
+    practical ceiling for dense layers (an underestimate shows up as a share of peak above 100 %)."""
     best = 0.0
     for size in sizes:
-        a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+        a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
         a @ b
         for _ in range(repeats):
             _sync(device)
