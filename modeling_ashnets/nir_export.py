@@ -8,11 +8,13 @@ What it cannot describe is handled here, not left to fail deep inside the export
   mode), so the exported synapse gives the same current as synapse + norm;
 * analog parts (the CNN, GSHN's graph attention, embeddings, the fusion transformer) compute the graph's input and
   stay outside; each graph's metadata says what its input and output are;
-* SpikeCLIP's max-pooling tokenizer stages and its spiking self-attention (products of two spike matrices) have no
-  NIR node, so the exported SpikeCLIP parts are the text encoder and each block's spiking MLP.
+* SpikeCLIP's max-pools and its spiking self-attention (products of two spike matrices) have no NIR node, so the
+  exported SpikeCLIP parts are the text encoder, the tokenizer's spiking stages between its max-pools, and each
+  block's spiking MLP.
 
-A graph runs per token (ASH-Nets, GSHN, SpikeCLIP's blocks) or per text (SpikeCLIP's text encoder): the batch of
-a simulation is every token of every sample. NIR needs `pip install ashnets[nir]`.
+A graph runs per token (ASH-Nets, GSHN, SpikeCLIP's blocks), per text (SpikeCLIP's text encoder) or per feature map
+(SpikeCLIP's tokenizer): the batch of a simulation is every token of every sample. NIR needs
+`pip install ashnets[nir]`.
 """
 
 import os
@@ -94,45 +96,43 @@ def _single_step_lif(lif: nn.Module, where: str) -> neuron.LIFNode:
                           step_mode="s")
 
 
+def _part(name: str, layers: list, where: str, input_shape: tuple, reads: str, returns: str) -> NirPart:
+    """A part from `layers`, (node name, layer) in order: a neuron layer of the model, or a (synapse, norm or None)
+    pair; each becomes its single-step, norm-folded copy."""
+    steps = OrderedDict(
+        (node, fold_norm(*layer_) if isinstance(layer_, tuple) else _single_step_lif(layer_, f"{where} {node}"))
+        for node, layer_ in layers
+    )
+    neurons = tuple(layer_ for _, layer_ in layers if not isinstance(layer_, tuple))
+    return NirPart(name, nn.Sequential(steps), input_shape, reads, returns, neurons)
+
+
 def _ashnets_encoder_part(encoder, family: str) -> NirPart:
-    steps, neurons = OrderedDict(), []
-    for index, block in enumerate(encoder.blocks):
-        lif = block.__dict__.get("_eager_lif", block.lif)  # the LIFNode behind a compiled layer
-        steps[f"block{index}_synapse"] = fold_norm(block.linear, block.norm)
-        steps[f"block{index}_lif"] = _single_step_lif(lif, f"{family} SNN block {index}")
-        neurons.append(block.lif)
     config = encoder.config
-    return NirPart(
-        name="semantic-abstract-encoder",
-        network=nn.Sequential(steps),
-        input_shape=(encoder.blocks[0].linear.in_features,),
+    layers = []
+    for index, block in enumerate(encoder.blocks):
+        layers += [(f"block{index}_synapse", (block.linear, block.norm)), (f"block{index}_lif", block.lif)]
+    return _part(
+        "semantic-abstract-encoder", layers, f"{family} SNN", (encoder.blocks[0].linear.in_features,),
         reads=f"one visual token's features (hidden_size {config.hidden_size}) as input current, the same at each of "
               f"the {config.snn_time_steps} steps ('repeat' mode); "
               + ("GSHN: a segment node from the CNN and the outline" if family == "GSHN" else
                  "ASH-Nets: a grid cell of the CNN feature map after the visual dictionary"),
         returns=f"the last block's spikes ({config.snn_hidden_size}); their mean over the steps is the discrete "
                 "semantic feature the fusion reads",
-        neurons=tuple(neurons),
     )
 
 
 def _spikeclip_text_part(encoder) -> NirPart:
     config = encoder.config
-    network = nn.Sequential(OrderedDict(
-        input_lif=_single_step_lif(encoder.input_neuron, "SpikeCLIP text input neuron"),
-        fc1=fold_norm(encoder.fc1, None),
-        hidden_lif=_single_step_lif(encoder.hidden_neuron, "SpikeCLIP text hidden neuron"),
-        fc2=fold_norm(encoder.fc2, None),
-    ))
-    return NirPart(
-        name="text-encoder",
-        network=network,
-        input_shape=(encoder.fc1.in_features,),
+    layers = [("input_lif", encoder.input_neuron), ("fc1", (encoder.fc1, None)),
+              ("hidden_lif", encoder.hidden_neuron), ("fc2", (encoder.fc2, None))]
+    return _part(
+        "text-encoder", layers, "SpikeCLIP text encoder", (encoder.fc1.in_features,),
         reads=f"a text's token + position embeddings, flattened ({config.max_position_embeddings} x "
               f"{config.embedding_size}), the same at each of the {config.time_steps} steps",
         returns=f"the analog output of fc2 per step ({config.hidden_size}); the learned weighting over steps "
                 "(outside the graph) gives the text embedding",
-        neurons=(encoder.input_neuron, encoder.hidden_neuron),
     )
 
 
@@ -142,49 +142,40 @@ def _spikeclip_tokenizer_parts(tokenizer, config) -> list[NirPart]:
     widths, size = config.tokenizer_channels, config.image_size
     stages, neurons = tokenizer.stages, tokenizer.neurons
 
-    def chain(name, pairs, input_shape, reads, returns):
-        steps = OrderedDict()
-        for lif_name, lif, conv_name, conv_norm in pairs:
-            steps[lif_name] = _single_step_lif(lif, f"SpikeCLIP tokenizer {lif_name}")
-            steps[conv_name] = fold_norm(conv_norm.conv, conv_norm.norm)
-        return NirPart(name, nn.Sequential(steps), input_shape, reads, returns, tuple(p[1] for p in pairs))
+    def conv(stage):
+        return stage.conv, stage.norm
 
     half, quarter = -(-size // 2), -(-size // 4)
+    where = "SpikeCLIP tokenizer"
     return [
-        chain("vision-tokenizer-stage1-2",
-              [("stage1_lif", neurons[0], "stage1_conv", stages[1]),
-               ("stage2_lif", neurons[1], "stage2_conv", stages[2])],
-              (widths[0], size, size),
+        _part("vision-tokenizer-stage1-2",
+              [("stage1_lif", neurons[0]), ("stage1_conv", conv(stages[1])),
+               ("stage2_lif", neurons[1]), ("stage2_conv", conv(stages[2]))],
+              where, (widths[0], size, size),
               f"stage 0's output (convolution + BatchNorm of the image, {widths[0]} x {size} x {size}), the same at "
               "each step",
               f"stage 2's analog map ({widths[2]} x {size} x {size}) per step, before its 2x2 max-pool (outside)"),
-        chain("vision-tokenizer-stage3", [("stage3_lif", neurons[2], "stage3_conv", stages[3])],
-              (widths[2], half, half),
+        _part("vision-tokenizer-stage3", [("stage3_lif", neurons[2]), ("stage3_conv", conv(stages[3]))],
+              where, (widths[2], half, half),
               f"stage 2's max-pooled map ({widths[2]} x {half} x {half}) per step",
               f"stage 3's analog map ({widths[3]} x {half} x {half}) per step, before its 2x2 max-pool (outside)"),
-        chain("vision-position", [("position_lif", tokenizer.position_neuron, "position_conv", tokenizer.position)],
-              (widths[3], quarter, quarter),
+        _part("vision-position",
+              [("position_lif", tokenizer.position_neuron), ("position_conv", conv(tokenizer.position))],
+              where, (widths[3], quarter, quarter),
               f"stage 3's max-pooled map ({widths[3]} x {quarter} x {quarter}) per step",
               "the relative position embedding per step, added to its input outside the graph to give the tokens"),
     ]
 
 
 def _spikeclip_mlp_part(mlp, index: int, config) -> NirPart:
-    network = nn.Sequential(OrderedDict(
-        input_lif=_single_step_lif(mlp.input_neuron, f"SpikeCLIP block {index} MLP input neuron"),
-        fc1=fold_norm(mlp.fc1.linear, mlp.fc1.norm),
-        hidden_lif=_single_step_lif(mlp.hidden_neuron, f"SpikeCLIP block {index} MLP hidden neuron"),
-        fc2=fold_norm(mlp.fc2.linear, mlp.fc2.norm),
-    ))
-    return NirPart(
-        name=f"vision-block{index}-mlp",
-        network=network,
-        input_shape=(mlp.fc1.linear.in_features,),
+    layers = [("input_lif", mlp.input_neuron), ("fc1", (mlp.fc1.linear, mlp.fc1.norm)),
+              ("hidden_lif", mlp.hidden_neuron), ("fc2", (mlp.fc2.linear, mlp.fc2.norm))]
+    return _part(
+        f"vision-block{index}-mlp", layers, f"SpikeCLIP block {index} MLP", (mlp.fc1.linear.in_features,),
         reads=f"one image token of block {index}'s residual stream after its attention branch ({config.hidden_size}), "
               "per step",
         returns=f"the MLP branch's analog output per step ({config.hidden_size}), added to the residual stream "
                 "outside the graph",
-        neurons=(mlp.input_neuron, mlp.hidden_neuron),
     )
 
 
@@ -255,8 +246,9 @@ def describe_graph(graph) -> list[str]:
         kind = type(node).__name__
         if hasattr(node, "weight"):
             shape = tuple(node.weight.shape)
-            size = f"{shape[1]} -> {shape[0]}" if len(shape) == 2 else f"{shape[1]} -> {shape[0]} channels, kernel " \
-                                                                        f"{'x'.join(map(str, shape[2:]))}"
+            size = f"{shape[1]} -> {shape[0]}"
+            if len(shape) > 2:  # a convolution: (out, in, *kernel)
+                size += f" channels, kernel {'x'.join(map(str, shape[2:]))}"
         elif hasattr(node, "v_threshold"):
             size = "x".join(map(str, node.v_threshold.shape))
         else:  # Input / Output nodes: the shape they carry
