@@ -206,27 +206,38 @@ def lif_worker(output: str) -> None:
             lif_run(x)
         _sync(device)
         started = time.perf_counter()
-        for _ in range(10):
+        calls = 10
+        for _ in range(calls):
             lif_run(x)
         _sync(device)
-        results[name] = {"spikes": spikes.cpu(), "grad": grad.cpu(), "ms": (time.perf_counter() - started) * 100}
+        milliseconds = (time.perf_counter() - started) * 1000 / calls
+        results[name] = {"spikes": spikes.cpu(), "grad": grad.cpu(), "ms": milliseconds}
     torch.save(results, output)
 
 
+def run_lif_implementation(implementation: str) -> dict:
+    """`lif_worker`'s results for one spikingjelly CUDA implementation, in a process of its own (spikingjelly reads
+    SJ_LIF_CUDA_IMPLEMENTATION at import); RuntimeError with the worker's output when it fails."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = os.path.join(folder, "lif.pt")
+        environment = {**os.environ, "SJ_LIF_CUDA_IMPLEMENTATION": implementation}
+        run = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--lif_worker", output], cwd=ROOT,
+                             env=environment, capture_output=True, text=True, timeout=240)
+        if run.returncode != 0:
+            raise RuntimeError((run.stderr or run.stdout)[-3000:])
+        return torch.load(output)
+
+
 def compare_lif() -> dict:
-    """Each CUDA implementation against the CPU reference, in its own process."""
+    """Each CUDA implementation against the CPU reference."""
     reference = {name: lif_run(x) for name, x in lif_inputs().items()}
     report = {}
     for implementation in LIF_IMPLEMENTATIONS:
-        with tempfile.TemporaryDirectory() as folder:
-            output = os.path.join(folder, "lif.pt")
-            environment = {**os.environ, "SJ_LIF_CUDA_IMPLEMENTATION": implementation}
-            run = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--lif_worker", output], cwd=ROOT,
-                                 env=environment, capture_output=True, text=True, timeout=240)
-            if run.returncode != 0:
-                report[implementation] = {"error": (run.stderr or run.stdout)[-2000:]}
-                continue
-            results = torch.load(output)
+        try:
+            results = run_lif_implementation(implementation)
+        except RuntimeError as error:
+            report[implementation] = {"error": str(error)[-2000:]}
+            continue
         entry = {}
         for name, (spikes, grad) in reference.items():
             got = results[name]

@@ -62,21 +62,9 @@ def test_bf16_training_on_cuda_learns_a_batch(family):
 def test_spikingjelly_cuda_lif_equals_the_reference(implementation):
     """spikingjelly's CUDA and Triton LIF kernels give the CPU reference's spikes exactly on inputs whose arithmetic is
     exact (steps of 1/64), and its gradients to rounding."""
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
+    from benchmarks.bench_gpu import lif_inputs, lif_run, run_lif_implementation
 
-    from benchmarks.bench_gpu import lif_inputs, lif_run
-
-    root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory() as folder:
-        output = f"{folder}/lif.pt"
-        run = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--lif_worker", output], cwd=root,
-                             env={**__import__("os").environ, "SJ_LIF_CUDA_IMPLEMENTATION": implementation},
-                             capture_output=True, text=True, timeout=240)
-        assert run.returncode == 0, run.stderr[-3000:]
-        results = torch.load(output)
+    results = run_lif_implementation(implementation)
     spikes, grad = lif_run(lif_inputs()["dyadic"])
     assert torch.equal(results["dyadic"]["spikes"], spikes)
     torch.testing.assert_close(results["dyadic"]["grad"], grad, rtol=1e-4, atol=1e-5)
